@@ -1,0 +1,131 @@
+"""`course_utils.doctor()`: is this environment ready for the course? Each problem comes
+with its fix. Also `python -m course_utils doctor` in a terminal."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from course_utils import data, runtime
+
+EXPECTED = {"tensorflow-federated": "0.87.0", "tensorflow": "2.14.", "jax": "0.4.14",
+            "jaxlib": "0.4.13"}
+SETUP_FIX = "run `make test` or `make lab` in the course folder (they install the pinned versions)"
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def check_versions() -> list[Check]:
+    checks = [Check("python", sys.version_info[:2] == runtime.SUPPORTED_PYTHON,
+                    f"Python {platform.python_version()} on {sys.platform}/{platform.machine()}",
+                    "install Python 3.11 (TFF 0.87 has wheels for Linux x86-64, Python "
+                    "3.9-3.11 only) or use Binder")]
+    for package, wanted in EXPECTED.items():
+        found = _version(package)
+        checks.append(Check(package, bool(found and found.startswith(wanted)),
+                            found or "not installed", f"need {wanted}: {SETUP_FIX}"))
+    return checks
+
+
+def check_federated_computation() -> Check:
+    """Run the course's 'hello' computation on the worker and time it."""
+    try:
+        import numpy as np
+        import tensorflow_federated as tff
+
+        @tff.federated_computation(tff.FederatedType(np.float32, tff.CLIENTS))
+        def mean(values):
+            return tff.federated_mean(values)
+
+        start = time.perf_counter()
+        result = mean([1.0, 2.0, 6.0])
+        seconds = time.perf_counter() - start
+        worker = runtime.local_worker()
+    except Exception as e:  # noqa: BLE001 - report whatever went wrong
+        return Check("federated computation", False, f"{type(e).__name__}: {e}", SETUP_FIX)
+    ok = abs(float(result) - 3.0) < 1e-6
+    return Check("federated computation", ok,
+                 f"federated_mean([1, 2, 6]) = {float(result):g} in {seconds:.2f} s on "
+                 f"worker pid {worker.pid}", "" if ok else SETUP_FIX)
+
+
+def _parent_pid(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def orphaned_workers() -> list[int]:
+    """pids of TFF worker_binary processes whose parent has died (they burn a core)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            is_worker = Path(os.readlink(proc / "exe")).name == "worker_binary"
+            if is_worker and _parent_pid(int(proc.name)) == 1:
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return sorted(found)
+
+
+def check_leftovers() -> Check:
+    pids = orphaned_workers()
+    return Check("leftover TFF workers", not pids,
+                 "none" if not pids else f"pids {', '.join(map(str, pids))}",
+                 "" if not pids else "these were left by an earlier TFF session (not "
+                 f"this course's runtime) and each burns a CPU core: kill {' '.join(map(str, pids))}")
+
+
+def check_data() -> Check:
+    mode = data.requested_mode()
+    try:
+        source = data.resolve_source()
+    except data.DataError as e:
+        return Check("data", False, f"{data.DATA_ENV}={mode}", str(e))
+    detail = f"{data.DATA_ENV}={mode}: {source.description}"
+    if source.sqlite_path.exists():
+        try:
+            splits = data.check_sqlite(source.sqlite_path)
+        except data.CorruptDatasetError as e:
+            return Check("data", False, detail, str(e))
+        detail += f"; {source.sqlite_path} ({', '.join(f'{k}: {v} clients' for k, v in sorted(splits.items()))})"
+    else:
+        detail += f"; will be {'built' if source.mode == 'offline' else 'downloaded'} " \
+                  f"into {source.directory} on first use"
+    return Check("data", True, detail)
+
+
+def run_checks() -> list[Check]:
+    return [*check_versions(), check_federated_computation(), check_leftovers(), check_data()]
+
+
+def doctor() -> bool:
+    """Print each check with its fix; return True when everything is healthy."""
+    checks = run_checks()
+    for check in checks:
+        print(f"[{'ok' if check.ok else 'PROBLEM'}] {check.name}: {check.detail}")
+        if not check.ok and check.fix:
+            print(f"      fix: {check.fix}")
+    healthy = all(c.ok for c in checks)
+    print("The environment is healthy." if healthy else "Fix the problems above, then run "
+          "`python -m course_utils doctor` again.")
+    return healthy

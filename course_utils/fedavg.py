@@ -1,0 +1,121 @@
+"""Federated Averaging built by hand: the reference for notebook 05, reused by 06-08.
+
+The four steps of a round:
+  1. broadcast   the server's weights to the sampled clients   (tff.federated_broadcast)
+  2. client update: each client trains locally with SGD          (tff.federated_map)
+  3. aggregate   the client weights into their mean              (tff.federated_mean)
+  4. server update: the server adopts the new weights            (tff.federated_map)
+
+`build_fedavg_process` wraps them in a `tff.templates.IterativeProcess` whose state is
+the list of model weights on the server:
+
+    initialize: ( -> <weights>@SERVER)
+    next:       (<weights>@SERVER, {<x, y>*}@CLIENTS -> <state, metrics>@SERVER)
+
+`metrics` are the clients' training loss and accuracy during local training, averaged
+over all their examples (the same quantities tff.learning reports).
+"""
+
+from __future__ import annotations
+
+import collections
+
+import tensorflow as tf
+
+from course_utils import models
+
+
+@tf.function
+def client_update(model, dataset, server_weights, learning_rate):
+    """Train `model` on one client's `dataset`, starting from `server_weights`.
+
+    Plain mini-batch SGD. Returns the client's new weights and its local metrics
+    (summed loss, number of correct predictions, number of examples).
+    """
+    weights = model.trainable_variables
+    for variable, value in zip(weights, server_weights):
+        variable.assign(value)
+    loss_fn = tf.keras.losses.SparseCategoricalCrossentropy()
+
+    def train_on_batch(totals, batch):
+        with tf.GradientTape() as tape:
+            predictions = model(batch["x"], training=True)
+            loss = loss_fn(batch["y"], predictions)
+        gradients = tape.gradient(loss, weights)
+        for variable, gradient in zip(weights, gradients):
+            variable.assign_sub(learning_rate * gradient)
+        return _add_batch_metrics(totals, loss, batch["y"], predictions)
+
+    totals = dataset.reduce(_zero_metrics(), train_on_batch)
+    return [tf.identity(w) for w in weights], totals
+
+
+def _zero_metrics():
+    return collections.OrderedDict(loss_sum=tf.constant(0.0), correct=tf.constant(0.0),
+                                   num_examples=tf.constant(0.0))
+
+
+def _add_batch_metrics(totals, loss, labels, predictions):
+    labels = tf.reshape(tf.cast(labels, tf.int64), [-1])
+    n = tf.cast(tf.shape(labels)[0], tf.float32)
+    hits = tf.cast(tf.equal(tf.argmax(predictions, axis=1), labels), tf.float32)
+    return collections.OrderedDict(
+        loss_sum=totals["loss_sum"] + loss * n,
+        correct=totals["correct"] + tf.reduce_sum(hits),
+        num_examples=totals["num_examples"] + n,
+    )
+
+
+def server_update(mean_client_weights):
+    """FedAvg's server step: the new server weights are the mean client weights."""
+    return mean_client_weights
+
+
+def build_fedavg_process(client_learning_rate: float = 0.3,
+                         model_fn=models.create_keras_model,
+                         element_spec=None):
+    """FedAvg as a `tff.templates.IterativeProcess` (see the module docstring)."""
+    import tensorflow_federated as tff
+
+    element_spec = element_spec or models.input_spec()
+    weights_type = tff.types.tensorflow_to_type(
+        [tf.TensorSpec(v.shape, v.dtype) for v in model_fn().trainable_variables])
+    data_type = tff.SequenceType(tff.types.tensorflow_to_type(element_spec))
+
+    @tff.tensorflow.computation
+    def initial_weights():
+        return [tf.identity(v) for v in model_fn().trainable_variables]
+
+    @tff.tensorflow.computation(data_type, weights_type)
+    def client_update_fn(dataset, server_weights):
+        weights, totals = client_update(model_fn(), dataset, server_weights,
+                                        client_learning_rate)
+        return weights, _finalize_metrics(totals), totals["num_examples"]
+
+    @tff.tensorflow.computation(weights_type)
+    def server_update_fn(mean_client_weights):
+        return server_update(mean_client_weights)
+
+    @tff.federated_computation
+    def initialize_fn():
+        return tff.federated_eval(initial_weights, tff.SERVER)
+
+    @tff.federated_computation(tff.FederatedType(weights_type, tff.SERVER),
+                               tff.FederatedType(data_type, tff.CLIENTS))
+    def next_fn(server_weights, federated_dataset):
+        weights_at_clients = tff.federated_broadcast(server_weights)
+        client_outputs = tff.federated_map(
+            client_update_fn, (federated_dataset, weights_at_clients))
+        client_weights, client_metrics, num_examples = (
+            client_outputs[0], client_outputs[1], client_outputs[2])
+        mean_client_weights = tff.federated_mean(client_weights)
+        new_weights = tff.federated_map(server_update_fn, mean_client_weights)
+        return new_weights, tff.federated_mean(client_metrics, weight=num_examples)
+
+    return tff.templates.IterativeProcess(initialize_fn, next_fn)
+
+
+def _finalize_metrics(totals):
+    n = tf.maximum(totals["num_examples"], 1.0)
+    return collections.OrderedDict(loss=totals["loss_sum"] / n,
+                                   accuracy=totals["correct"] / n)

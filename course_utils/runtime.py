@@ -1,0 +1,146 @@
+"""The course's TFF runtime: `setup()` for notebooks and a worker-safe execution context.
+
+`install_execution_context()` replaces TFF's default local runtime with one that runs
+computations on a `course_utils.workers.Worker`, which dies with this process. It runs
+when `course_utils` is imported, so scripts get the guarantee too.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import threading
+import warnings
+
+# Quiet TensorFlow's C++ logging; must be set before TensorFlow is imported.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+
+from course_utils.workers import Worker  # noqa: E402
+
+DEFAULT_SEED = 42
+SUPPORTED_PYTHON = (3, 11)
+BINDER_URL = "https://mybinder.org/v2/gh/fl-course/tff-course/main?urlpath=lab/tree/notebooks"
+
+_context_lock = threading.Lock()
+_local_worker: Worker | None = None
+
+
+class UnsupportedEnvironmentError(RuntimeError):
+    """TFF 0.87 cannot run here (wrong Python, Colab, not Linux x86-64)."""
+
+
+def check_python(version_info=sys.version_info, platform: str = sys.platform,
+                 in_colab: bool | None = None) -> None:
+    """Raise one clear message when TFF 0.87 cannot run in this interpreter."""
+    if in_colab is None:
+        in_colab = "google.colab" in sys.modules
+    found = f"Python {version_info[0]}.{version_info[1]} on {platform}"
+    if in_colab or tuple(version_info[:2]) != SUPPORTED_PYTHON or platform != "linux":
+        where = "Google Colab" if in_colab else found
+        raise UnsupportedEnvironmentError(
+            f"This course needs TensorFlow Federated 0.87, whose wheels exist only for "
+            f"Linux x86-64 with Python 3.9-3.11; the course pins Python 3.11. You are on "
+            f"{where}. Open the course on Binder instead: {BINDER_URL} "
+            f"(or run it locally with Python 3.11 on Linux, WSL or Docker: `make lab`)."
+        )
+
+
+def local_worker() -> Worker:
+    """The worker that runs this process's computations, (re)started on demand."""
+    global _local_worker
+    with _context_lock:
+        if _local_worker is None:
+            _local_worker = Worker()
+        if not _local_worker.is_alive():
+            _local_worker.start()
+        return _local_worker
+
+
+def create_worker_context(worker_fn=local_worker, default_num_clients: int = 0):
+    """A synchronous TFF execution context that runs on the worker `worker_fn()` returns.
+
+    This is TFF's own local C++ runtime (the same compiler and RemoteExecutor that
+    `tff.backends.native` uses); only the worker process is ours.
+    """
+    from tensorflow_federated.python.core.backends.native import compiler
+    from tensorflow_federated.python.core.environments.tensorflow_frontend import (
+        tensorflow_computation,
+    )
+    from tensorflow_federated.python.core.impl.execution_contexts import (
+        sync_execution_context,
+    )
+    from tensorflow_federated.python.core.impl.executor_stacks import (
+        python_executor_stacks,
+    )
+    from tensorflow_federated.python.core.impl.executors import remote_executor
+    from tensorflow_federated.python.core.impl.types import placements
+
+    def executor_for(cardinalities):
+        cardinalities.setdefault(placements.CLIENTS, default_num_clients)
+        executor = remote_executor.RemoteExecutor(worker_fn().stub())
+        executor.set_cardinalities(cardinalities)
+        return executor
+
+    factory = python_executor_stacks.ResourceManagingExecutorFactory(
+        executor_stack_fn=executor_for)
+    return sync_execution_context.SyncExecutionContext(
+        executor_fn=factory,
+        compiler_fn=compiler.desugar_and_transform_to_native,
+        transform_args=tensorflow_computation.transform_args,
+        transform_result=tensorflow_computation.transform_result,
+    )
+
+
+def install_execution_context() -> None:
+    """Make the worker-safe context TFF's default (idempotent)."""
+    from tensorflow_federated.python.core.impl.context_stack import context_stack_impl
+
+    stack = context_stack_impl.context_stack
+    if getattr(stack.current, "_course_utils_context", False):
+        return
+    context = create_worker_context()
+    context._course_utils_context = True
+    stack.set_default_context(context)
+
+
+def seed_everything(seed: int = DEFAULT_SEED) -> None:
+    import tensorflow as tf
+
+    random.seed(seed)
+    np.random.seed(seed)
+    tf.random.set_seed(seed)
+
+
+def quiet_logs() -> None:
+    import absl.logging
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    absl.logging.set_verbosity(absl.logging.ERROR)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+def setup(seed: int = DEFAULT_SEED, verbose: bool = True) -> None:
+    """The one call at the top of every notebook.
+
+    Checks the interpreter, applies nest_asyncio (Jupyter already runs an event loop),
+    quiets TensorFlow's logs, seeds Python/NumPy/TensorFlow and installs the
+    worker-safe TFF execution context.
+    """
+    check_python()
+    import nest_asyncio
+
+    nest_asyncio.apply()
+    quiet_logs()
+    seed_everything(seed)
+    install_execution_context()
+    if verbose:
+        import tensorflow as tf
+        import tensorflow_federated as tff
+
+        print(f"TFF {tff.__version__}, TensorFlow {tf.__version__}, seed {seed}. "
+              "Computations run on a TFF worker that stops with this kernel.")
