@@ -19,9 +19,9 @@ import collections
 import concurrent.futures
 import os
 import shutil
-import socket
 import sqlite3
 import tempfile
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +34,7 @@ CACHE_ENV = "COURSE_CACHE_DIR"
 MODES = ("auto", "emnist", "offline")
 SQLITE_NAME = "emnist_all.sqlite"
 EMNIST_HOST = "storage.googleapis.com"
+EMNIST_URL = f"https://{EMNIST_HOST}/tff-datasets-public/emnist_all.sqlite.lzma"
 NETWORK_TIMEOUT_S = 3.0
 
 
@@ -110,16 +111,17 @@ def check_sqlite(path: str | os.PathLike) -> dict[str, int]:
 
 # --- choosing the source -----------------------------------------------------------
 
-def network_available(host: str = EMNIST_HOST, timeout: float = NETWORK_TIMEOUT_S) -> bool:
-    """Can we open a TCP connection to `host`? Bounded by `timeout`, DNS included."""
-    def connect():
-        with socket.create_connection((host, 443), timeout=timeout):
-            return True
+def network_available(url: str = EMNIST_URL, timeout: float = NETWORK_TIMEOUT_S) -> bool:
+    """Does `url` answer an HTTP HEAD request? Bounded by `timeout`, DNS included."""
+    def head():
+        request = urllib.request.Request(url, method="HEAD")
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status == 200
 
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
     try:
-        return pool.submit(connect).result(timeout=timeout)
-    except Exception:  # noqa: BLE001 - any failure means "no network"
+        return pool.submit(head).result(timeout=timeout)
+    except Exception:  # noqa: BLE001 - any failure means "cannot download"
         return False
     finally:
         pool.shutdown(wait=False)

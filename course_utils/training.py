@@ -1,0 +1,61 @@
+"""The training loop the notebooks and the command line share: rounds with a progress
+bar, per-round history, optional centralized evaluation.
+
+Works with tff.learning's processes (`next` returns a `LearningProcessOutput`) and with
+the course's hand-built ones (`next` returns `(state, metrics)`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+
+def train_metrics(metrics) -> dict[str, float]:
+    """Training loss and accuracy from a round's metrics, whichever process made them."""
+    if "client_work" in metrics:  # tff.learning: metrics['client_work']['train'][...]
+        train = metrics["client_work"]["train"]
+        return {"train_loss": float(train["loss"]),
+                "train_accuracy": float(train["sparse_categorical_accuracy"])}
+    return {"train_loss": float(metrics["loss"]), "train_accuracy": float(metrics["accuracy"])}
+
+
+def model_weights(process, state):
+    """The model weights inside a process state (a list of arrays for hand-built ones)."""
+    if hasattr(process, "get_model_weights"):
+        return process.get_model_weights(state)
+    return state
+
+
+def run_training(process, rounds: int, data_for_round: Callable[[int], list], *,
+                 state=None, evaluate: Callable | None = None, progress: bool = True,
+                 description: str = "training"):
+    """Run `rounds` rounds of `process`; return (final state, history).
+
+    `data_for_round(r)` gives the list of client datasets for round r (1-based), so a
+    fixed set or a fresh sample of clients per round is the caller's choice.
+    `evaluate(weights)` (for example `models.evaluate_keras` on a test set) adds
+    `eval_loss` / `eval_accuracy` after each round. `history` has one dict per round:
+    round, seconds, train_loss, train_accuracy (+ eval_* when evaluating).
+    """
+    from tqdm.auto import tqdm
+
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, got {rounds}.")
+    state = process.initialize() if state is None else state
+    history = []
+    bar = tqdm(range(1, rounds + 1), desc=description, disable=not progress, unit="round")
+    for round_num in bar:
+        federated_data = data_for_round(round_num)
+        start = time.perf_counter()
+        output = process.next(state, federated_data)
+        seconds = time.perf_counter() - start
+        state, metrics = (output.state, output.metrics) if hasattr(output, "state") else output
+        row = {"round": round_num, "seconds": seconds, **train_metrics(metrics)}
+        if evaluate is not None:
+            row.update({f"eval_{k}": v for k, v in
+                        evaluate(model_weights(process, state)).items()})
+        history.append(row)
+        bar.set_postfix({k: f"{v:.3f}" for k, v in row.items()
+                         if k.endswith(("loss", "accuracy"))})
+    return state, history
