@@ -73,8 +73,15 @@ def server_update(mean_client_weights):
 
 def build_fedavg_process(client_learning_rate: float = 0.3,
                          model_fn=models.create_keras_model,
-                         element_spec=None):
-    """FedAvg as a `tff.templates.IterativeProcess` (see the module docstring)."""
+                         element_spec=None, *,
+                         client_update=client_update,
+                         server_update=server_update):
+    """FedAvg as a `tff.templates.IterativeProcess` (see the module docstring).
+
+    `client_update(model, dataset, server_weights, learning_rate)` and
+    `server_update(mean_client_weights)` are the TensorFlow steps; pass your own to
+    build a variant of FedAvg (notebook 06).
+    """
     import tensorflow_federated as tff
 
     element_spec = element_spec or models.input_spec()
