@@ -10,6 +10,8 @@ STAMP  := $(VENV)/.installed
 # Tests use the offline dataset: deterministic and needs no network.
 TEST_DATA ?= offline
 LAB_ARGS ?=
+# Jupyter refuses to run as root unless told; containers and CI often are root.
+ROOT_ARG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: setup lab test run doctor clean-venv
 
@@ -27,7 +29,7 @@ $(STAMP): requirements.txt requirements-tff.txt pyproject.toml
 	@touch $(STAMP)
 
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_ARG) $(LAB_ARGS)
 
 test: setup
 	COURSE_DATA=$(TEST_DATA) $(BIN)/python -m pytest tests notebooks \

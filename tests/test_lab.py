@@ -1,0 +1,41 @@
+"""`make lab` (the README's first command) starts JupyterLab serving notebooks/."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+
+from conftest import ROOT
+
+from course_utils.workers import free_port
+
+
+def test_make_lab_serves_the_course(tmp_path):
+    port, token = free_port(), "course-test"
+    log = open(tmp_path / "lab.log", "w")
+    lab = subprocess.Popen(
+        ["make", "-s", "lab", f"LAB_ARGS=--no-browser --port={port} --ip=127.0.0.1 "
+         f"--IdentityProvider.token={token}"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime")})
+    try:
+        url = f"http://127.0.0.1:{port}/api/contents?token={token}"
+        listing = None
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    listing = json.load(response)
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert listing, (tmp_path / "lab.log").read_text()[-3000:]
+        names = {item["name"] for item in listing["content"]}
+        assert "00_setup_and_hello_federated.ipynb" in names
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/lab?token={token}") as page:
+            assert b"JupyterLab" in page.read()
+    finally:
+        os.killpg(lab.pid, signal.SIGTERM)
+        lab.wait(timeout=30)
+        log.close()
