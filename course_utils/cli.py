@@ -2,6 +2,8 @@
 
   doctor   check the environment (versions, a federated computation, data)
   data     build/check the dataset the course would use, and describe it
+  nav      write notebooks' header/setup/footer cells and the README's syllabus
+           table from course_utils/syllabus.py (--check: only compare)
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ def _data(args) -> int:
     return 0
 
 
+def _nav(args) -> int:
+    from course_utils import navigation
+
+    return navigation.main(check=args.check, paths=args.paths)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m course_utils", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -37,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
                              help="auto | emnist | offline | a directory with emnist_all.sqlite "
                                   "(default: $COURSE_DATA or auto)")
     data_parser.set_defaults(run=_data)
+    nav_parser = commands.add_parser(
+        "nav", help="generate notebook headers/setup/footers and README syllabus")
+    nav_parser.add_argument("--check", action="store_true",
+                            help="write nothing; exit 1 listing what differs")
+    nav_parser.add_argument("paths", nargs="*",
+                            help="only these notebooks / README.md (default: all)")
+    nav_parser.set_defaults(run=_nav)
     return parser
 
 

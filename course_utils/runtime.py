@@ -18,11 +18,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
+from course_utils import syllabus  # noqa: E402
 from course_utils.workers import Worker  # noqa: E402
 
 DEFAULT_SEED = 42
 SUPPORTED_PYTHON = (3, 11)
-BINDER_URL = "https://mybinder.org/v2/gh/fl-course/tff-course/main?urlpath=lab/tree/notebooks"
+# The course on Binder; the repository it names is set in course_utils/syllabus.py.
+BINDER_URL = syllabus.BINDER_URL
 
 _context_lock = threading.Lock()
 _local_worker: Worker | None = None
@@ -30,6 +32,18 @@ _local_worker: Worker | None = None
 
 class UnsupportedEnvironmentError(RuntimeError):
     """TFF 0.87 cannot run here (wrong Python, Colab, not Linux x86-64)."""
+
+    def _render_traceback_(self):  # IPython/Jupyter: show the message, no traceback
+        return [f"{type(self).__name__}: {self}"]
+
+
+def unsupported_environment_message(where: str, binder_url: str = BINDER_URL) -> str:
+    """The one message for an interpreter TFF 0.87 cannot run in (also written into
+    every notebook's setup cell by `python -m course_utils nav`)."""
+    return (f"This course needs TensorFlow Federated 0.87, which runs only on Linux x86-64 "
+            f"with Python 3.9-3.11 (the course pins Python 3.11); this is {where}. Open "
+            f"the course on Binder instead: {binder_url} (or run it locally with Python "
+            f"3.11 on Linux, WSL or Docker: make lab).")
 
 
 def check_python(version_info=sys.version_info, platform: str = sys.platform,
@@ -40,12 +54,7 @@ def check_python(version_info=sys.version_info, platform: str = sys.platform,
     found = f"Python {version_info[0]}.{version_info[1]} on {platform}"
     if in_colab or tuple(version_info[:2]) != SUPPORTED_PYTHON or platform != "linux":
         where = "Google Colab" if in_colab else found
-        raise UnsupportedEnvironmentError(
-            f"This course needs TensorFlow Federated 0.87, whose wheels exist only for "
-            f"Linux x86-64 with Python 3.9-3.11; the course pins Python 3.11. You are on "
-            f"{where}. Open the course on Binder instead: {BINDER_URL} "
-            f"(or run it locally with Python 3.11 on Linux, WSL or Docker: `make lab`)."
-        )
+        raise UnsupportedEnvironmentError(unsupported_environment_message(where))
 
 
 def local_worker() -> Worker:

@@ -1,0 +1,351 @@
+"""Each notebook's header, setup cell and footer, generated from the syllabus table
+(`course_utils/syllabus.py`) so they cannot drift; also the README's syllabus block.
+
+    python -m course_utils nav [--check] [PATH ...]
+
+writes (or, with --check, only compares) for every notebook of the course:
+
+- the header: the FIRST cell, markdown: title, Binder and Colab badges, what you will
+  learn, prerequisites, time;
+- the setup cell: the FIRST code cell: stops with one clear message where TFF 0.87
+  cannot run (Colab, a Python other than 3.11), else `import course_utils` and
+  `course_utils.setup()`;
+- the footer: the LAST cell, markdown: previous / next links;
+
+and the README's blocks between `<!-- BEGIN generated: NAME -->` and
+`<!-- END generated: NAME -->`. Solved copies in notebooks/solutions/ get the same cells
+with a "solved copy" note and links that work from that folder.
+
+The generated cells carry the cell ids "course-header", "course-setup" and
+"course-footer". Anything else in a notebook is left alone.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+import nbformat.corpus.words
+
+from course_utils import runtime, syllabus
+from course_utils.syllabus import Lesson
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADER_ID, SETUP_ID, FOOTER_ID = "course-header", "course-setup", "course-footer"
+README_BLOCK = re.compile(
+    r"(<!-- BEGIN generated: (?P<name>[\w-]+)[^>]*-->\n)(?P<body>.*?)(<!-- END generated: "
+    r"(?P=name) -->)", re.S)
+_NAV_LINE = re.compile(r"^\s*\*\*(Next|Previous):\*\*")
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _link(target: Lesson, solution: bool) -> str:
+    """Markdown link to lesson `target` from a notebook in notebooks/ (or solutions/)."""
+    return f"[{target.label}]({'../' if solution else ''}{target.file})"
+
+
+def _readme_link(solution: bool) -> str:
+    return f"[the syllabus]({'../../' if solution else '../'}README.md#syllabus)"
+
+
+def _badges(path: str) -> str:
+    return (f"[![Open in Binder]({syllabus.BINDER_BADGE})]({syllabus.binder_url(path)}) "
+            f"[![Open in Colab]({syllabus.COLAB_BADGE})]({syllabus.colab_url(path)})")
+
+
+def header_source(lesson: Lesson, solution: bool = False) -> str:
+    lines = [f"# {lesson.label}" + (" (solved)" if solution else ""), ""]
+    if solution:
+        lines += [f"> **Solved copy:** every exercise here is solved. Try them yourself "
+                  f"first in {_link(lesson, True)}.", ""]
+    lines += [_badges(lesson.path(solution)), "", "**What you will learn**"]
+    objectives = list(lesson.objectives)
+    lines += [f"- {text}{'.' if i == len(objectives) - 1 else ';'}"
+              for i, text in enumerate(objectives)]
+    needs = [_link(syllabus.lesson(number), solution) for number in lesson.prerequisites]
+    lines += ["", "**Prerequisites:** " + " ".join(
+        ([", ".join(needs) + "."] if needs else []) + [lesson.background]),
+        "", f"**Time:** about {lesson.minutes} minutes."]
+    return "\n".join(lines)
+
+
+def setup_source(lesson: Lesson, solution: bool = False) -> str:
+    """The setup cell. Before importing course_utils (not installable on Colab or another
+    Python) it checks the interpreter and stops with ONE message naming the Binder link,
+    shown without a traceback in Jupyter/Colab (`_render_traceback_`)."""
+    message = runtime.unsupported_environment_message(
+        "{where}", syllabus.binder_url(lesson.path(solution)))
+    assert '"' not in message and message.count("{") == 1, "message must fit an f-string"
+    chunks, chunk = [], ""
+    for word in message.split(" "):
+        if chunk and len(chunk) + len(word) > 76:
+            chunks.append(chunk)
+            chunk = ""
+        chunk += word + " "
+    chunks.append(chunk.rstrip())
+    literal = "\n".join(f'        {"f" if "{" in text else ""}"{text}"' for text in chunks)
+    return f'''\
+# Setup. TFF 0.87 needs Linux and Python 3.11: elsewhere (e.g. on Colab) stop here.
+import sys
+
+if "google.colab" in sys.modules or sys.version_info[:2] != (3, 11) or sys.platform != "linux":
+    class UnsupportedEnvironment(Exception):
+        def _render_traceback_(self):  # show only the message, no traceback
+            return [str(self)]
+
+    where = f"Python {{sys.version.split()[0]}} on {{sys.platform}}"
+    where += " (Google Colab)" if "google.colab" in sys.modules else ""
+    raise UnsupportedEnvironment(
+{literal})
+
+import course_utils
+
+course_utils.setup()'''
+
+
+def footer_source(lesson: Lesson, solution: bool = False) -> str:
+    previous, following = syllabus.neighbours(lesson)
+    lines = ["---", ""]
+    back = [f"**Previous:** {_link(previous, solution)}"] if previous else []
+    if solution:
+        back.append(f"**Exercises:** {_link(lesson, True)}")
+    lines.append(" · ".join(back + [f"**All notebooks:** {_readme_link(solution)}"]))
+    lines.append("")
+    if following:
+        lines.append(f"**Next:** {_link(following, solution)}")
+    else:
+        lines.append("**Next:** that was the last notebook: congratulations! Back to "
+                     f"{_readme_link(solution)}.")
+    return "\n".join(lines)
+
+
+def readme_blocks() -> dict[str, str]:
+    """The README's generated blocks, by name."""
+    course = syllabus.binder_url()
+    badges = f"[![Open the course in Binder]({syllabus.BINDER_BADGE})]({course})\n"
+    rows = ["| # | notebook | what you learn | time | open |", "|---|---|---|---|---|"]
+    for item in syllabus.SYLLABUS:
+        name = f"[{item.title}]({item.path()})"
+        if item.has_solution:
+            name += f" ([solved]({item.path(solution=True)}))"
+        rows.append(
+            f"| {item.number} | {name} | {item.summary} | {item.minutes} min | "
+            f"[Binder]({syllabus.binder_url(item.path())}) · "
+            f"[Colab]({syllabus.colab_url(item.path())}) |")
+    hours = syllabus.total_minutes() / 60
+    rows.append(f"| | **the whole course** | | about {hours:.0f} hours | "
+                f"[Binder]({course}) |")
+    return {"badges": badges, "syllabus": "\n".join(rows) + "\n"}
+
+
+# --------------------------------------------------------------------- applying them
+
+
+@dataclass
+class Result:
+    path: Path
+    changed: list[str] = field(default_factory=list)  # which generated parts differ
+    notes: list[str] = field(default_factory=list)  # what a human should look at
+
+
+def _new_cell(kind: str, source: str, cell_id: str):
+    make = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
+    return make(source, id=cell_id)
+
+
+def _set_id(nb, cell, cell_id: str) -> None:
+    for other in nb.cells:
+        if other is not cell and other.get("id") == cell_id:
+            other["id"] = nbformat.corpus.words.generate_corpus_id()
+    cell["id"] = cell_id
+
+
+def _without(nb, cell_id: str, keep=None) -> None:
+    nb.cells = [c for c in nb.cells if c is keep or c.get("id") != cell_id]
+
+
+def _apply_header(nb, source: str, result: Result) -> None:
+    first = nb.cells[0] if nb.cells else None
+    if first is not None and first.cell_type == "markdown" and (
+            first.get("id") == HEADER_ID or first.source.lstrip().startswith("# ")):
+        if first.get("id") != HEADER_ID:
+            result.notes.append("the hand-written header (first cell) was replaced")
+        _without(nb, HEADER_ID, keep=first)
+        first.source = source
+        _set_id(nb, first, HEADER_ID)
+    else:
+        _without(nb, HEADER_ID)
+        nb.cells.insert(0, _new_cell("markdown", source, HEADER_ID))
+        result.notes.append("a header cell was inserted")
+
+
+_SETUP_LINE = re.compile(r"^\s*(import course_utils|course_utils\.setup\(\))\s*(#.*)?$")
+
+
+def _apply_setup(nb, source: str, result: Result) -> None:
+    codes = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    cell = nb.cells[codes[0]] if codes else None
+    if cell is not None and (cell.get("id") == SETUP_ID or "course_utils.setup(" in cell.source):
+        if cell.get("id") != SETUP_ID:
+            rest = [line for line in cell.source.splitlines()
+                    if line.strip() and not _SETUP_LINE.match(line)]
+            if rest:  # keep the cell's other code, in a cell of its own just after
+                nb.cells.insert(codes[0] + 1, nbformat.v4.new_code_cell("\n".join(rest)))
+                result.notes.append("code after course_utils.setup() moved to the next "
+                                    "cell: re-run the notebook (make run)")
+        _without(nb, SETUP_ID, keep=cell)
+        cell.source = source
+        _set_id(nb, cell, SETUP_ID)
+    else:
+        _without(nb, SETUP_ID)
+        codes = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+        nb.cells.insert(codes[0] if codes else len(nb.cells),
+                        _new_cell("code", source, SETUP_ID))
+        result.notes.append("a setup cell was inserted: re-run the notebook (make run)")
+
+
+def _apply_footer(nb, source: str, result: Result) -> None:
+    last = nb.cells[-1]
+    if last.get("id") == FOOTER_ID and last.cell_type == "markdown":
+        last.source = source
+        return
+    _without(nb, FOOTER_ID)
+    last = nb.cells[-1]
+    if last.cell_type == "markdown":
+        lines = last.source.splitlines()
+        starts = [i for i, line in enumerate(lines) if _NAV_LINE.match(line)]
+        if starts:  # a hand-written "**Next:** ..." ending: the footer replaces it
+            kept = lines[:starts[0]]
+            while kept and kept[-1].strip() in ("", "---"):
+                kept.pop()
+            result.notes.append("a hand-written **Next:** link was replaced by the footer")
+            if not kept:
+                last.source = source
+                _set_id(nb, last, FOOTER_ID)
+                return
+            last.source = "\n".join(kept)
+    nb.cells.append(_new_cell("markdown", source, FOOTER_ID))
+
+
+def apply(nb, lesson: Lesson, solution: bool = False) -> Result:
+    """Write the generated cells into notebook `nb` (in place)."""
+    result = Result(Path(lesson.path(solution)))
+    if nb.nbformat_minor < 5:  # cell ids need nbformat 4.5
+        nb.nbformat_minor = 5
+        for cell in nb.cells:
+            cell.setdefault("id", nbformat.corpus.words.generate_corpus_id())
+    before = _signature(nb)
+    _apply_header(nb, header_source(lesson, solution), result)
+    _apply_setup(nb, setup_source(lesson, solution), result)
+    _apply_footer(nb, footer_source(lesson, solution), result)
+    after = _signature(nb)
+    for name, cell_id in (("header", HEADER_ID), ("setup cell", SETUP_ID),
+                          ("footer", FOOTER_ID)):
+        if before.get(cell_id) != after.get(cell_id):
+            result.changed.append(name)
+    if [c[0] for c in before["cells"]] != [c[0] for c in after["cells"]] and not result.changed:
+        result.changed.append("cell order")
+    return result
+
+
+def _signature(nb) -> dict:
+    """What `apply` may change: the cells' ids, types and sources, and their order."""
+    sig = {"cells": [(c.get("id"), c.cell_type, c.source) for c in nb.cells]}
+    for position, cell in enumerate(nb.cells):
+        if cell.get("id") in (HEADER_ID, SETUP_ID, FOOTER_ID):
+            sig[cell["id"]] = (position == 0 if cell["id"] == HEADER_ID else
+                               position == len(nb.cells) - 1 if cell["id"] == FOOTER_ID
+                               else position, cell.cell_type, cell.source)
+    return sig
+
+
+# ----------------------------------------------------------------- files and README
+
+
+def course_files(root: Path = ROOT) -> list[tuple[Path, Lesson | None, bool]]:
+    """Every notebook of the course present under root/notebooks, with its lesson (None
+    for a notebook that is not in the syllabus) and whether it is a solved copy."""
+    notebooks = root / syllabus.NOTEBOOK_DIR
+    found = []
+    for folder, solution in ((notebooks, False), (notebooks / syllabus.SOLUTIONS_DIR, True)):
+        for path in sorted(folder.glob("*.ipynb")):
+            found.append((path, syllabus.BY_FILE.get(path.name), solution))
+    return found
+
+
+def render_readme(text: str) -> str:
+    blocks = readme_blocks()
+
+    def replace(match):
+        body = blocks.get(match["name"], match["body"])
+        return match.group(1) + body + match.group(4)
+
+    return README_BLOCK.sub(replace, text)
+
+
+def sync(root: Path = ROOT, check: bool = False, paths: list[Path] | None = None,
+         out=sys.stdout) -> list[str]:
+    """Write (or with check=True only compare) the generated parts of the course's
+    notebooks and README (all of them, or those in `paths`). Prints what it writes;
+    returns the problems found (with check=True, every difference is one)."""
+    wanted = None if paths is None else {Path(p).resolve() for p in paths}
+    problems = []
+    for path, lesson, solution in course_files(root):
+        if wanted is not None and path.resolve() not in wanted:
+            continue
+        relative = path.relative_to(root)
+        if lesson is None:
+            problems.append(f"{relative}: not in the syllabus (course_utils/syllabus.py)")
+            continue
+        if solution and not lesson.has_solution:
+            problems.append(f"{relative}: the syllabus says {lesson.number} has no solved "
+                            "copy (has_solution=False)")
+        original = nbformat.read(path, as_version=4)
+        nb = copy.deepcopy(original)
+        result = apply(nb, lesson, solution)
+        if not result.changed:
+            continue
+        if check:
+            problems.append(f"{relative}: {', '.join(result.changed)} differ(s) from the "
+                            "syllabus: run `python -m course_utils nav`")
+        else:
+            nbformat.write(nb, path)
+            print(f"wrote {relative}: {', '.join(result.changed)}", file=out)
+            for note in result.notes:
+                print(f"  note: {note}", file=out)
+    readme = root / "README.md"
+    if wanted is None or readme.resolve() in wanted:
+        text = readme.read_text()
+        names = {m["name"] for m in README_BLOCK.finditer(text)}
+        missing = sorted(set(readme_blocks()) - names)
+        if missing:
+            problems.append(f"README.md: no generated block(s) {missing}: add "
+                            "'<!-- BEGIN generated: NAME -->' / '<!-- END generated: NAME -->'")
+        new = render_readme(text)
+        if new != text:
+            if check:
+                problems.append("README.md: the syllabus block differs from the syllabus: "
+                                "run `python -m course_utils nav`")
+            else:
+                readme.write_text(new)
+                print("wrote README.md", file=out)
+    return problems
+
+
+def main(check: bool = False, paths: list[str] | None = None, root: Path = ROOT) -> int:
+    problems = sync(Path(root), check=check, paths=[Path(p) for p in paths] if paths else None)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        print(f"{len(problems)} problem(s) with the notebooks or README (see above).",
+              file=sys.stderr)
+        return 1
+    if check:
+        print("notebooks and README match the syllabus.")
+    return 0

@@ -1,0 +1,185 @@
+"""The course's syllabus: ONE table that the notebooks' headers and footers, the README's
+syllabus table and the Binder/Colab links are all generated from.
+
+Change the course's order, titles, objectives or time estimates here, then run
+
+    python -m course_utils nav          # rewrite headers, setup cells, footers, README table
+    python -m course_utils nav --check  # what a test runs: non-zero if anything drifted
+
+Forking the course? `REPOSITORY` below is the ONE place that names the GitHub
+repository the Binder and Colab links open; set it to your fork ("owner/name") and run
+`python -m course_utils nav`.
+
+This module has no dependencies (it is imported by `course_utils.runtime`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# The GitHub repository ("owner/name") and branch the Binder and Colab links open.
+# "tff-course/build-your-own-fl" is a PLACEHOLDER: set your repository here (the only
+# place it is written), then run `python -m course_utils nav`.
+REPOSITORY = "tff-course/build-your-own-fl"
+BRANCH = "main"
+
+NOTEBOOK_DIR = "notebooks"  # relative to the repository root
+SOLUTIONS_DIR = "solutions"  # relative to NOTEBOOK_DIR
+
+BINDER_BADGE = "https://mybinder.org/badge_logo.svg"
+COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+
+
+@dataclass(frozen=True)
+class Lesson:
+    """One notebook of the course."""
+
+    number: str  # "00" .. "08"
+    file: str  # file name in notebooks/
+    title: str  # without the number: the header is "# {number} · {title}"
+    summary: str  # one line for the README's syllabus table
+    objectives: tuple[str, ...]  # "What you will learn" bullets
+    prerequisites: tuple[str, ...]  # numbers of earlier notebooks to have done
+    background: str  # what else the learner needs to know
+    minutes: int  # honest time estimate for reading, running and exercises
+    has_solution: bool = False  # a solved copy lives in notebooks/solutions/<file>
+
+    @property
+    def label(self) -> str:
+        return f"{self.number} · {self.title}"
+
+    def path(self, solution: bool = False) -> str:
+        """Path from the repository root, e.g. notebooks/solutions/02_x.ipynb."""
+        parts = [NOTEBOOK_DIR] + ([SOLUTIONS_DIR] if solution else []) + [self.file]
+        return "/".join(parts)
+
+
+SYLLABUS: tuple[Lesson, ...] = (
+    Lesson(
+        "00", "00_setup_and_hello_federated.ipynb", 'Setup and "Hello, federated world"',
+        "environment check, your first federated computation, how the course works",
+        ("check that your environment can run TensorFlow Federated (TFF) 0.87",
+         "run your first *federated computation* and read its type signature",
+         "how this course works: notebooks, checkers, data, and the helper package "
+         "`course_utils`"),
+        (), "Python and a little NumPy. No federated learning yet.", 10),
+    Lesson(
+        "01", "01_federated_emnist.ipynb", "Federated EMNIST",
+        "ClientData, writers as clients, non-IID data seen in plots, preprocessing, "
+        "federated data, sampling clients",
+        ("load federated EMNIST as TFF `ClientData`, where each writer is one client",
+         "see in plots why federated data is *non-IID*: writers differ in style and in "
+         "which digits they wrote",
+         "preprocess a client's dataset and build the list of client datasets a round "
+         "trains on",
+         "choose the clients of a round: fixed, or sampled at random per round"),
+        ("00",), "Python, NumPy and `tf.data` basics.", 25),
+    Lesson(
+        "02", "02_fedavg_with_tff_learning.ipynb", "Federated Averaging with tff.learning",
+        "Keras model to TFF model, build_weighted_fed_avg, training rounds with progress "
+        "and curves, federated evaluation",
+        ("wrap a Keras model for TFF with `tff.learning.models.from_keras_model`",
+         "build Federated Averaging with `tff.learning.algorithms.build_weighted_fed_avg` "
+         "and run training rounds with a progress bar and learning curves",
+         "evaluate the global model with `build_fed_eval` and on a central test set",
+         "which hyperparameters make FedAvg learn, and the 0.87 names of older tutorials' "
+         "API"),
+        ("01",), "Keras: `Sequential` models, losses, optimizers.", 35, has_solution=True),
+    Lesson(
+        "03", "03_custom_variable_model.ipynb", "A custom VariableModel",
+        "model variables, forward pass, metrics and finalizers, same results as the Keras "
+        "path",
+        ("write a model for TFF by hand as a `tff.learning.models.VariableModel`",
+         "define its variables, forward pass and batch output",
+         "report local metrics and finalize them at the server "
+         "(`report_local_unfinalized_metrics`, `metric_finalizers`)",
+         "check that it trains exactly like the Keras model of notebook 02"),
+        ("02",), "TensorFlow variables and `tf.function`.", 30),
+    Lesson(
+        "04", "04_federated_core.ipynb", "The Federated Core",
+        "federated types and placements, federated and TensorFlow computations, "
+        "federated_map/broadcast/mean, type signatures, composition",
+        ("read and write federated types and placements (`{float32}@CLIENTS`)",
+         "write TensorFlow computations (`tff.tensorflow.computation`) and federated "
+         "computations (`tff.federated_computation`)",
+         "move values with `federated_broadcast`, `federated_map` and `federated_mean`",
+         "read type signatures and compose computations"),
+        ("00",), "Python; notebooks 01-03 help but are not required.", 40,
+        has_solution=True),
+    Lesson(
+        "05", "05_fedavg_from_scratch.ipynb", "FedAvg from scratch",
+        "the four steps (broadcast, client update, aggregate, server update), "
+        "initialize/next, IterativeProcess, evaluation, proof it equals tff.learning's "
+        "FedAvg",
+        ("build Federated Averaging by hand from its four steps: broadcast, client "
+         "update, aggregation, server update",
+         "package them as a `tff.templates.IterativeProcess` with `initialize` and `next`",
+         "train and evaluate it on federated EMNIST",
+         "show that it computes the same model as `tff.learning`'s FedAvg"),
+        ("02", "04"), "Notebooks 02 and 04.", 45),
+    Lesson(
+        "06", "06_modifying_fedavg.ipynb", "Modifying FedAvg (exercises)",
+        "midpoint server update, gradient clipping, client learning-rate decay in server "
+        "state, random client sampling",
+        ("change the server update (a midpoint update) and see its effect",
+         "clip gradients inside `client_update`",
+         "carry a client learning-rate schedule in the server state",
+         "sample clients at random each round",
+         "get immediate feedback from a checker on each exercise"),
+        ("05",), "Notebook 05's hand-built FedAvg.", 60, has_solution=True),
+    Lesson(
+        "07", "07_aggregation_methods.ipynb", "Aggregation methods",
+        "simple vs weighted averaging, federated averaging, hybrids, IID vs non-IID, "
+        "where popular snippets get it wrong",
+        ("compare simple averaging, weighted averaging and federated averaging",
+         "try hybrid aggregation rules",
+         "see how each behaves on IID and on non-IID clients",
+         "spot where popular code snippets get aggregation wrong"),
+        ("05",), "Notebook 05.", 40, has_solution=True),
+    Lesson(
+        "08", "08_scaling_out.ipynb", "Scaling out",
+        "the same computation on several TFF workers (TFF's distributed runtime), what "
+        "changes and what does not",
+        ("run the same federated computation on several TFF workers with TFF's own "
+         "distributed runtime",
+         "what changes when a simulation scales out, and what does not"),
+        ("05",), "Notebook 05.", 25),
+)
+
+BY_FILE = {lesson.file: lesson for lesson in SYLLABUS}
+
+
+def lesson(number_or_file: str) -> Lesson:
+    """The lesson with this number ("03") or file name."""
+    for item in SYLLABUS:
+        if number_or_file in (item.number, item.file):
+            return item
+    raise KeyError(f"{number_or_file!r} is not in the syllabus (course_utils/syllabus.py)")
+
+
+def neighbours(item: Lesson) -> tuple[Lesson | None, Lesson | None]:
+    """(previous, next) lessons of `item`."""
+    index = SYLLABUS.index(item)
+    previous = SYLLABUS[index - 1] if index > 0 else None
+    following = SYLLABUS[index + 1] if index + 1 < len(SYLLABUS) else None
+    return previous, following
+
+
+def binder_url(path: str | None = None) -> str:
+    """Binder link opening JupyterLab at `path` (from the repository root), or at the
+    notebooks folder."""
+    return (f"https://mybinder.org/v2/gh/{REPOSITORY}/{BRANCH}"
+            f"?urlpath=lab/tree/{path or NOTEBOOK_DIR}")
+
+
+def colab_url(path: str) -> str:
+    """Colab link opening the notebook at `path` (from the repository root)."""
+    return f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/{path}"
+
+
+def total_minutes() -> int:
+    return sum(item.minutes for item in SYLLABUS)
+
+
+# The Binder link for the whole course (JupyterLab at notebooks/), used in messages.
+BINDER_URL = binder_url()
