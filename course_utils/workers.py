@@ -50,7 +50,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Can a server listen on `port`? (Connections lingering in TIME_WAIT don't count.)"""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError:
@@ -83,6 +85,7 @@ class Worker:
                  start_timeout: float = 30.0):
         self.host = host
         self.port = port
+        self._fixed_port = port is not None  # else a free port is picked at each start
         self.start_timeout = start_timeout
         self.process: subprocess.Popen | None = None
         self._stub = None
@@ -102,7 +105,7 @@ class Worker:
     def start(self) -> "Worker":
         if self.is_alive():
             return self
-        if self.port is None:
+        if not self._fixed_port:
             self.port = free_port(self.host)
         elif not port_is_free(self.port, self.host):
             raise WorkerError(
