@@ -15,6 +15,10 @@ import warnings
 
 # Quiet TensorFlow's C++ logging; must be set before TensorFlow is imported.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Workers are started by fork+exec. gRPC's fork handlers are not needed for that, and
+# when gRPC threads are running (a second worker, a restart) they log "skipping fork()
+# handlers" to stderr. Must be set before gRPC is imported.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 import numpy as np  # noqa: E402
 
