@@ -2,18 +2,20 @@
 
 This is how the committed outputs are (re)generated: never edit outputs by hand.
 
-    python tools/run_notebooks.py [NOTEBOOK ...] [--data DIR_OR_MODE]
+    python tools/run_notebooks.py [NOTEBOOK ...] [--data DIR_OR_MODE] [--summary FILE]
 
 Each notebook runs in a fresh kernel from this environment; outputs are written back
 in place. For every notebook the wall time and the peak resident memory of the kernel
 plus its child processes (the TFF worker) are printed and written to
-notebooks/RUN_SUMMARY.md.
+notebooks/RUN_SUMMARY.md (or --summary FILE) with the course's total headless run time.
+Running some notebooks updates their rows and keeps the others'.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import threading
 import time
@@ -72,38 +74,104 @@ def run(path: Path, timeout: int) -> tuple[float, int]:
     return seconds, memory.peak
 
 
+def display_name(path: Path) -> str:
+    """notebooks/NN_x.ipynb (or notebooks/solutions/...) also for copies elsewhere."""
+    path = path.resolve()
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        for parent in path.parents:
+            if parent.name == "notebooks":
+                return str(path.relative_to(parent.parent))
+        return str(path)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--data", help="COURSE_DATA for the run (mode or directory)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    parser.add_argument("--summary", type=Path, default=NOTEBOOKS / "RUN_SUMMARY.md",
+                        help="summary file; rows of notebooks not run now are kept "
+                             "(default: notebooks/RUN_SUMMARY.md)")
     args = parser.parse_args(argv)
     if args.data:
         os.environ["COURSE_DATA"] = args.data
+    data = os.environ.get("COURSE_DATA", "auto")
     paths = [p.resolve() for p in args.notebooks] or course_notebooks()
-    rows = []
+    rows = read_summary(args.summary)
     for path in paths:
-        print(f"running {path.relative_to(ROOT)} ...", flush=True)
+        name = display_name(path)
+        print(f"running {name} ...", flush=True)
         try:
             seconds, peak = run(path, args.timeout)
         except CellExecutionError as error:
             print(f"FAILED: {path.name}\n{error}", file=sys.stderr)
             return 1
-        rows.append((path.relative_to(ROOT), seconds, peak))
+        rows[name] = (seconds, peak / 2**20, data)
+        write_summary(rows, args.summary)  # after each notebook: a failure keeps the rest
         print(f"  {seconds:.1f} s, peak memory {peak / 2**20:.0f} MiB", flush=True)
-    write_summary(rows)
+    print(f"summary: {args.summary}")
     return 0
 
 
-def write_summary(rows) -> None:
-    data = os.environ.get("COURSE_DATA", "auto")
+ROW = re.compile(r"^\| (?P<name>\S+\.ipynb) \| (?P<seconds>[\d.]+) \| (?P<mib>\d+) \|"
+                 r"(?: `?COURSE_DATA=(?P<data>[^`|]*)`? \|)?$")
+
+
+def read_summary(path: Path) -> dict:
+    """{notebook: (seconds, peak MiB, data)} from an existing summary (else empty)."""
+    rows = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            match = ROW.match(line.strip())
+            if match:
+                rows[match["name"]] = (float(match["seconds"]), float(match["mib"]),
+                                       match["data"] or "?")
+    return rows
+
+
+def write_summary(rows: dict, path: Path) -> None:
+    """One page: seconds and peak memory per notebook, and the course's totals. Rows of
+    notebooks that were not run this time are kept from the previous summary."""
     lines = ["# Last headless run of the notebooks", "",
-             f"Data: `COURSE_DATA={data}`. Peak memory is the resident memory of the "
-             "kernel plus its TFF worker.", "",
-             "| notebook | seconds | peak memory (MiB) |", "|---|---|---|"]
-    lines += [f"| {p} | {s:.1f} | {m / 2**20:.0f} |" for p, s, m in rows]
-    lines += ["", f"Total: {sum(s for _, s, _ in rows):.1f} s"]
-    (NOTEBOOKS / "RUN_SUMMARY.md").write_text("\n".join(lines) + "\n")
+             "Written by `tools/run_notebooks.py` (`make run`); a run of some notebooks "
+             "updates their rows and keeps the others. Peak memory is the resident memory "
+             "of the kernel plus its TFF worker(s); Binder gives about 2 GB.", "",
+             "| notebook | seconds | peak memory (MiB) | data |", "|---|---|---|---|"]
+    for name in sorted(rows):
+        seconds, mib, data = rows[name]
+        lines.append(f"| {name} | {seconds:.1f} | {mib:.0f} | `COURSE_DATA={data}` |")
+    course = {n: r for n, r in rows.items() if "/solutions/" not in n}
+    solved = {n: r for n, r in rows.items() if "/solutions/" in n}
+    expected = {lesson.file for lesson in _syllabus().SYLLABUS}
+    missing = sorted(expected - {Path(n).name for n in course})
+    lines += ["", f"**Headless run time of the course:** {_total(course)} for "
+              f"{len(course)} notebook(s)"
+              + (f" (not yet run: {', '.join(missing)})" if missing else "") + "."]
+    if solved:
+        lines.append(f"Solved copies: {_total(solved)} for {len(solved)} notebook(s).")
+    if rows:
+        worst = max(rows, key=lambda n: rows[n][1])
+        lines.append(f"Highest peak memory: {rows[worst][1]:.0f} MiB ({worst}).")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _syllabus():
+    """course_utils/syllabus.py, loaded without importing course_utils (and TFF)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "_course_syllabus", ROOT / "course_utils" / "syllabus.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def _total(rows: dict) -> str:
+    seconds = sum(r[0] for r in rows.values())
+    return f"{seconds:.0f} s ({seconds / 60:.1f} min)"
 
 
 if __name__ == "__main__":
