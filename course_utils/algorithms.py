@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 # Modules whose import registers algorithms (add yours here).
-ALGORITHM_MODULES = ["course_utils.algorithms"]
+ALGORITHM_MODULES = ["course_utils.algorithms", "course_utils.fedavg_variants",
+                     "course_utils.aggregation"]
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,277 @@
+"""Modified FedAvg: the reference solutions of notebook 06's exercises.
+
+Built on the hand-built FedAvg of `course_utils.fedavg` (notebook 05):
+
+1. `midpoint_server_update` and `build_midpoint_process`: the server moves to the
+   midpoint of its current weights and the mean client weights (a Lookahead-style
+   step). The server step now needs the current weights, so `next` passes them in.
+2. `clipped_client_update`: `fedavg.client_update` with each batch's gradients clipped
+   to a global norm `clip_norm` before they are applied; `build_clipped_process`.
+3. `build_lr_decay_process`: the server state carries the client learning rate next
+   to the weights; it is broadcast each round, clients train with it, and the server
+   multiplies it by `decay` after every round:
+
+       initialize: ( -> <weights=<kernel,bias>,learning_rate=float32>@SERVER)
+       next:       (<<weights, learning_rate>@SERVER, {<x, y>*}@CLIENTS>
+                    -> <<weights, learning_rate>@SERVER, metrics@SERVER>)
+
+The processes built here are `VariantProcess`es: `tff.templates.IterativeProcess`es
+that also expose their TensorFlow steps (`client_update_fn`, `server_update_fn`, so a
+notebook can print their type signatures) and `get_model_weights(state)` (so
+`course_utils.training.run_training` can evaluate them whatever their state holds).
+
+The algorithms `fedavg-midpoint`, `fedavg-clip` and `fedavg-lr-decay` are registered
+for `python -m course_utils train --algorithm NAME`; their options come from
+`TrainConfig.extra` (`clip_norm`, `decay`).
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_federated as tff
+
+from course_utils import fedavg, models
+from course_utils.algorithms import TrainConfig, register
+
+DEFAULT_CLIP_NORM = 1.0
+DEFAULT_DECAY = 0.9
+
+
+class VariantProcess(tff.templates.IterativeProcess):
+    """An IterativeProcess that also exposes its TensorFlow steps and model weights."""
+
+    def __init__(self, initialize_fn, next_fn, *, client_update_fn, server_update_fn,
+                 weights_of=lambda state: state):
+        super().__init__(initialize_fn, next_fn)
+        self.client_update_fn = client_update_fn
+        self.server_update_fn = server_update_fn
+        self._weights_of = weights_of
+
+    def get_model_weights(self, state):
+        """The model weights (list [kernel, bias]) inside `state`."""
+        return self._weights_of(state)
+
+
+# --- metrics, with the keys fedavg.client_update's totals use ------------------------
+
+def zero_metrics():
+    """The running totals a client update starts from (see `add_batch_metrics`)."""
+    return collections.OrderedDict(loss_sum=tf.constant(0.0), correct=tf.constant(0.0),
+                                   num_examples=tf.constant(0.0))
+
+
+def add_batch_metrics(totals, loss, labels, predictions):
+    """Add one batch's summed loss, correct predictions and examples to `totals`."""
+    labels = tf.reshape(tf.cast(labels, tf.int64), [-1])
+    n = tf.cast(tf.shape(labels)[0], tf.float32)
+    hits = tf.cast(tf.equal(tf.argmax(predictions, axis=1), labels), tf.float32)
+    return collections.OrderedDict(
+        loss_sum=totals["loss_sum"] + loss * n,
+        correct=totals["correct"] + tf.reduce_sum(hits),
+        num_examples=totals["num_examples"] + n,
+    )
+
+
+def finalize_metrics(totals):
+    n = tf.maximum(totals["num_examples"], 1.0)
+    return collections.OrderedDict(loss=totals["loss_sum"] / n,
+                                   accuracy=totals["correct"] / n)
+
+
+# --- exercise 1: midpoint server update ----------------------------------------------
+
+def midpoint_server_update(server_weights, mean_client_weights):
+    """The new server weights: halfway between the current ones and the clients' mean."""
+    return [0.5 * (current + mean)
+            for current, mean in zip(server_weights, mean_client_weights)]
+
+
+def _types(model_fn, element_spec):
+    weights_type = tff.types.tensorflow_to_type(
+        [tf.TensorSpec(v.shape, v.dtype) for v in model_fn().trainable_variables])
+    data_type = tff.SequenceType(
+        tff.types.tensorflow_to_type(element_spec or models.input_spec()))
+    return weights_type, data_type
+
+
+def build_midpoint_process(client_learning_rate: float = 0.3,
+                           model_fn=models.create_keras_model, element_spec=None, *,
+                           client_update=fedavg.client_update,
+                           server_update=midpoint_server_update) -> VariantProcess:
+    """FedAvg whose server step sees the current weights:
+    `server_update(server_weights, mean_client_weights)` (midpoint by default).
+
+    Same state and type signatures as `fedavg.build_fedavg_process`; only the server
+    step differs (it takes two weight lists instead of one).
+    """
+    weights_type, data_type = _types(model_fn, element_spec)
+
+    @tff.tensorflow.computation
+    def initial_weights():
+        return [tf.identity(v) for v in model_fn().trainable_variables]
+
+    @tff.tensorflow.computation(data_type, weights_type)
+    def client_update_fn(dataset, server_weights):
+        weights, totals = client_update(model_fn(), dataset, server_weights,
+                                        client_learning_rate)
+        return weights, finalize_metrics(totals), totals["num_examples"]
+
+    @tff.tensorflow.computation(weights_type, weights_type)
+    def server_update_fn(server_weights, mean_client_weights):
+        return server_update(server_weights, mean_client_weights)
+
+    @tff.federated_computation
+    def initialize_fn():
+        return tff.federated_eval(initial_weights, tff.SERVER)
+
+    @tff.federated_computation(tff.FederatedType(weights_type, tff.SERVER),
+                               tff.FederatedType(data_type, tff.CLIENTS))
+    def next_fn(server_weights, federated_dataset):
+        weights_at_clients = tff.federated_broadcast(server_weights)
+        client_weights, client_metrics, num_examples = tff.federated_map(
+            client_update_fn, (federated_dataset, weights_at_clients))
+        mean_client_weights = tff.federated_mean(client_weights)
+        # The change from FedAvg: the server step also gets the current weights.
+        new_weights = tff.federated_map(server_update_fn,
+                                        (server_weights, mean_client_weights))
+        return new_weights, tff.federated_mean(client_metrics, weight=num_examples)
+
+    return VariantProcess(initialize_fn, next_fn, client_update_fn=client_update_fn,
+                          server_update_fn=server_update_fn)
+
+
+# --- exercise 2: gradient clipping in the client update ------------------------------
+
+@tf.function
+def clipped_client_update(model, dataset, server_weights, learning_rate, clip_norm):
+    """`fedavg.client_update` with each batch's gradients clipped to global norm
+    `clip_norm` (`tf.clip_by_global_norm`) before the SGD step."""
+    weights = model.trainable_variables
+    for variable, value in zip(weights, server_weights):
+        variable.assign(value)
+    loss_fn = tf.keras.losses.SparseCategoricalCrossentropy()
+
+    def train_on_batch(totals, batch):
+        with tf.GradientTape() as tape:
+            predictions = model(batch["x"], training=True)
+            loss = loss_fn(batch["y"], predictions)
+        gradients = tape.gradient(loss, weights)
+        gradients, _ = tf.clip_by_global_norm(gradients, clip_norm)
+        for variable, gradient in zip(weights, gradients):
+            variable.assign_sub(learning_rate * gradient)
+        return add_batch_metrics(totals, loss, batch["y"], predictions)
+
+    totals = dataset.reduce(zero_metrics(), train_on_batch)
+    return [tf.identity(w) for w in weights], totals
+
+
+def with_clip_norm(client_update, clip_norm: float):
+    """`client_update(model, dataset, weights, lr, clip_norm)` with the bound fixed, in
+    the 4-argument form `fedavg.build_fedavg_process(client_update=...)` calls."""
+    return functools.partial(client_update, clip_norm=float(clip_norm))
+
+
+def build_clipped_process(client_learning_rate: float = 0.3,
+                          clip_norm: float = DEFAULT_CLIP_NORM,
+                          model_fn=models.create_keras_model, element_spec=None, *,
+                          client_update=clipped_client_update):
+    """FedAvg (`fedavg.build_fedavg_process`) whose clients clip their gradients."""
+    if not clip_norm > 0:
+        raise ValueError(f"clip_norm must be positive, got {clip_norm}.")
+    return fedavg.build_fedavg_process(
+        client_learning_rate, model_fn, element_spec,
+        client_update=with_clip_norm(client_update, clip_norm))
+
+
+# --- exercise 3: client learning-rate decay carried in the server state --------------
+
+def build_lr_decay_process(initial_learning_rate: float = 0.3,
+                           decay: float = DEFAULT_DECAY,
+                           model_fn=models.create_keras_model, element_spec=None, *,
+                           client_update=fedavg.client_update) -> VariantProcess:
+    """FedAvg whose state is `<weights, learning_rate>`: clients in round r train with
+    `initial_learning_rate * decay**(r - 1)`; the server decays the rate after each
+    round. The state is an OrderedDict(weights=[kernel, bias], learning_rate=float32).
+    """
+    weights_type, data_type = _types(model_fn, element_spec)
+
+    @tff.tensorflow.computation
+    def initial_state():
+        return collections.OrderedDict(
+            weights=[tf.identity(v) for v in model_fn().trainable_variables],
+            learning_rate=tf.constant(initial_learning_rate, tf.float32))
+
+    state_type = initial_state.type_signature.result
+
+    @tff.tensorflow.computation(data_type, weights_type, np.float32)
+    def client_update_fn(dataset, server_weights, learning_rate):
+        weights, totals = client_update(model_fn(), dataset, server_weights, learning_rate)
+        return weights, finalize_metrics(totals), totals["num_examples"]
+
+    @tff.tensorflow.computation(weights_type, np.float32)
+    def server_update_fn(mean_client_weights, learning_rate):
+        return collections.OrderedDict(weights=mean_client_weights,
+                                       learning_rate=learning_rate * decay)
+
+    @tff.federated_computation
+    def initialize_fn():
+        return tff.federated_eval(initial_state, tff.SERVER)
+
+    @tff.federated_computation(tff.FederatedType(state_type, tff.SERVER),
+                               tff.FederatedType(data_type, tff.CLIENTS))
+    def next_fn(state, federated_dataset):
+        weights_at_clients = tff.federated_broadcast(state.weights)
+        rate_at_clients = tff.federated_broadcast(state.learning_rate)
+        client_weights, client_metrics, num_examples = tff.federated_map(
+            client_update_fn, (federated_dataset, weights_at_clients, rate_at_clients))
+        mean_client_weights = tff.federated_mean(client_weights)
+        new_state = tff.federated_map(server_update_fn,
+                                      (mean_client_weights, state.learning_rate))
+        return new_state, tff.federated_mean(client_metrics, weight=num_examples)
+
+    return VariantProcess(initialize_fn, next_fn, client_update_fn=client_update_fn,
+                          server_update_fn=server_update_fn,
+                          weights_of=lambda state: state["weights"])
+
+
+def learning_rate_of(state) -> float:
+    """The client learning rate held in an lr-decay process state."""
+    return float(state["learning_rate"])
+
+
+# --- the train command ---------------------------------------------------------------
+
+def _option(config: TrainConfig, name: str, default: float) -> float:
+    value = config.extra.get(name, default)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"Option {name!r} must be a number, got {value!r}.") from None
+
+
+@register("fedavg-midpoint", "FedAvg; the server moves halfway to the clients' mean "
+                             "(notebook 06, exercise 1)")
+def _fedavg_midpoint(config: TrainConfig):
+    return build_midpoint_process(config.client_learning_rate)
+
+
+@register("fedavg-clip", "FedAvg with client gradients clipped to a global norm; "
+                         f"option clip_norm (default {DEFAULT_CLIP_NORM}) "
+                         "(notebook 06, exercise 2)")
+def _fedavg_clip(config: TrainConfig):
+    return build_clipped_process(config.client_learning_rate,
+                                 _option(config, "clip_norm", DEFAULT_CLIP_NORM))
+
+
+@register("fedavg-lr-decay", "FedAvg whose client learning rate, kept in the server "
+                             f"state, decays each round; option decay (default "
+                             f"{DEFAULT_DECAY}) (notebook 06, exercise 3)")
+def _fedavg_lr_decay(config: TrainConfig):
+    decay = _option(config, "decay", DEFAULT_DECAY)
+    if not 0 < decay <= 1:
+        raise ValueError(f"decay must be in (0, 1], got {decay}.")
+    return build_lr_decay_process(config.client_learning_rate, decay)

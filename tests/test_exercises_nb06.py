@@ -1,0 +1,316 @@
+"""Notebook 06's checkers: the reference passes, plausible wrong answers are rejected
+with a message that names the mistake, and an untouched stub is "not attempted"."""
+
+import collections
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from course_utils import fedavg, fedavg_variants, models
+from course_utils.exercises import nb06
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError
+
+
+def verdict_of(check, answer):
+    return check(answer, verbose=False)
+
+
+def assert_wrong(verdict, *phrases):
+    assert verdict.status == "wrong", verdict
+    for phrase in phrases:
+        assert phrase in verdict.message, verdict.message
+    assert "Traceback" not in verdict.message
+
+
+@pytest.mark.parametrize("check", [nb06.check_midpoint_server_update,
+                                   nb06.check_clipped_client_update,
+                                   nb06.check_lr_decay_process])
+def test_untouched_stub_is_not_attempted(check):
+    verdict = verdict_of(check, stub)
+    assert verdict.status == "not attempted", verdict
+
+
+# --- exercise 1: midpoint ------------------------------------------------------------
+
+def test_midpoint_reference_passes():
+    verdict = verdict_of(nb06.check_midpoint_server_update,
+                         fedavg_variants.midpoint_server_update)
+    assert verdict.passed, verdict
+
+
+def test_midpoint_with_tf_ops_and_tuples_passes():
+    def tuple_answer(server_weights, mean_client_weights):
+        return tuple(tf.add(s, m) / 2.0 for s, m in zip(server_weights, mean_client_weights))
+
+    assert verdict_of(nb06.check_midpoint_server_update, tuple_answer).passed
+
+
+@pytest.mark.parametrize("answer, phrases", [
+    (lambda s, m: m, ["mean client weights", "plain FedAvg"]),
+    (lambda s, m: s, ["current server weights unchanged"]),
+    (lambda s, m: [a + b for a, b in zip(s, m)], ["server_weights + mean_client_weights",
+                                                  "divide by 2"]),
+    (lambda s, m: [b - a for a, b in zip(s, m)], ["difference"]),
+    (lambda s, m: [0.5 * (b - a) for a, b in zip(s, m)], ["half the update"]),
+    (lambda s, m: [2 * b - a for a, b in zip(s, m)], ["moved past"]),
+    (lambda s, m: [tf.fill(tf.shape(a), tf.reduce_mean(0.5 * (a + b)))
+                   for a, b in zip(s, m)], ["inside each tensor"]),
+    (lambda s, m: 0.5 * (s[0] + m[0]), ["one tensor per weight"]),
+    (lambda s, m: [0.25 * (a + b) for a, b in zip(s, m)], ["the midpoint is [2, 0, 0.5]"]),
+])
+def test_midpoint_wrong_answers_are_named(answer, phrases):
+    assert_wrong(verdict_of(nb06.check_midpoint_server_update, answer), *phrases)
+
+
+def test_midpoint_numpy_only_answer_fails_in_graph():
+    def numpy_answer(server_weights, mean_client_weights):
+        return [0.5 * (a.numpy() + b.numpy())
+                for a, b in zip(server_weights, mean_client_weights)]
+
+    assert_wrong(verdict_of(nb06.check_midpoint_server_update, numpy_answer),
+                 "inside a TensorFlow graph")
+
+
+def test_midpoint_crash_is_reported_without_traceback():
+    verdict = verdict_of(nb06.check_midpoint_server_update, lambda s, m: s["kernel"])
+    assert verdict.status == "error" and "Traceback" not in verdict.message
+
+
+# --- exercise 2: clipping ------------------------------------------------------------
+
+def make_client_update(clip):
+    """fedavg.client_update with `clip(gradients, learning_rate, clip_norm)` ->
+    (gradients, already_scaled) applied to each batch; `at_end` clips the total."""
+    @tf.function
+    def client_update(model, dataset, server_weights, learning_rate, clip_norm):
+        weights = model.trainable_variables
+        for variable, value in zip(weights, server_weights):
+            variable.assign(value)
+        loss_fn = tf.keras.losses.SparseCategoricalCrossentropy()
+
+        def train_on_batch(totals, batch):
+            with tf.GradientTape() as tape:
+                predictions = model(batch["x"], training=True)
+                loss = loss_fn(batch["y"], predictions)
+            gradients = tape.gradient(loss, weights)
+            steps = clip(gradients, learning_rate, clip_norm)
+            for variable, step in zip(weights, steps):
+                variable.assign_sub(step)
+            return fedavg_variants.add_batch_metrics(totals, loss, batch["y"], predictions)
+
+        totals = dataset.reduce(fedavg_variants.zero_metrics(), train_on_batch)
+        return [tf.identity(w) for w in weights], totals
+    return client_update
+
+
+def _global(g, lr, c):
+    return [lr * x for x in tf.clip_by_global_norm(g, c)[0]]
+
+
+def clip_total_update_at_end():
+    @tf.function
+    def client_update(model, dataset, server_weights, learning_rate, clip_norm):
+        weights, totals = fedavg.client_update(model, dataset, server_weights,
+                                               learning_rate)
+        delta = [w - s for w, s in zip(weights, server_weights)]
+        delta, _ = tf.clip_by_global_norm(delta, clip_norm * learning_rate)
+        return [s + d for s, d in zip(server_weights, delta)], totals
+    return client_update
+
+
+def broken_metrics():
+    def client_update(model, dataset, server_weights, learning_rate, clip_norm):
+        weights, totals = fedavg_variants.clipped_client_update(
+            model, dataset, server_weights, learning_rate, clip_norm)
+        return weights, collections.OrderedDict(loss_sum=totals["loss_sum"],
+                                                correct=totals["correct"],
+                                                num_examples=tf.constant(1.0))
+    return client_update
+
+
+def test_clipping_reference_passes():
+    verdict = verdict_of(nb06.check_clipped_client_update,
+                         fedavg_variants.clipped_client_update)
+    assert verdict.passed, verdict
+
+
+def test_clipping_answer_without_tf_function_passes():
+    assert verdict_of(nb06.check_clipped_client_update,
+                      make_client_update(_global).python_function).passed
+
+
+@pytest.mark.parametrize("answer, phrases", [
+    (make_client_update(lambda g, lr, c: [lr * x for x in g]), ["not clipped"]),
+    (make_client_update(lambda g, lr, c: [lr * tf.clip_by_norm(x, c) for x in g]),
+     ["each tensor separately", "tf.clip_by_global_norm"]),
+    (make_client_update(lambda g, lr, c: [lr * tf.clip_by_value(x, -c, c) for x in g]),
+     ["clip by value"]),
+    (make_client_update(lambda g, lr, c: tf.clip_by_global_norm([lr * x for x in g],
+                                                                c)[0]),
+     ["instead of the gradient"]),
+    (make_client_update(lambda g, lr, c: [-x for x in _global(g, lr, c)]), ["uphill"]),
+    (make_client_update(lambda g, lr, c: _global(g, lr, 0.5)), ["not a fixed number"]),
+    (make_client_update(lambda g, lr, c: [lr * c * x / tf.linalg.global_norm(g)
+                                          for x in g]),
+     ["never scales small ones up"]),
+    (clip_total_update_at_end(), ["clipped the whole update once"]),
+    (broken_metrics(), ["totals count 1 examples"]),
+])
+def test_clipping_wrong_answers_are_named(answer, phrases):
+    assert_wrong(verdict_of(nb06.check_clipped_client_update, answer), *phrases)
+
+
+def test_clipping_wrong_return_shape_is_named():
+    verdict = verdict_of(nb06.check_clipped_client_update,
+                         lambda model, dataset, weights, lr, clip: weights)
+    assert_wrong(verdict, "should return (weights, totals)")
+
+
+# --- exercise 3: learning-rate decay -------------------------------------------------
+
+def variant_lr_process(initial_learning_rate, decay, *, decay_at="server",
+                       clients_use_state=True, initial_decayed=False, state_has_rate=True):
+    """The reference lr-decay process with one thing done wrong (see the arguments)."""
+    import tensorflow_federated as tff
+
+    weights_type, data_type = fedavg_variants._types(models.create_keras_model, None)
+    start = initial_learning_rate * (decay if initial_decayed else 1.0)
+
+    @tff.tensorflow.computation
+    def initial_state():
+        weights = [tf.identity(v) for v in models.create_keras_model().trainable_variables]
+        if not state_has_rate:
+            return weights
+        return collections.OrderedDict(weights=weights,
+                                       learning_rate=tf.constant(start, tf.float32))
+
+    state_type = initial_state.type_signature.result
+
+    @tff.tensorflow.computation(data_type, weights_type, np.float32)
+    def client_update_fn(dataset, server_weights, learning_rate):
+        if decay_at in ("client", "client-returned"):
+            learning_rate = learning_rate * decay
+        rate = learning_rate if clients_use_state else initial_learning_rate
+        weights, totals = fedavg.client_update(models.create_keras_model(), dataset,
+                                               server_weights, rate)
+        return weights, fedavg_variants.finalize_metrics(totals), learning_rate
+
+    @tff.tensorflow.computation(weights_type, np.float32)
+    def server_update_fn(mean_client_weights, learning_rate):
+        factor = decay if decay_at == "server" else 1.0
+        return collections.OrderedDict(weights=mean_client_weights,
+                                       learning_rate=learning_rate * factor)
+
+    @tff.tensorflow.computation(np.float32)
+    def predecay(learning_rate):
+        return learning_rate * decay if decay_at == "before-broadcast" else learning_rate
+
+    @tff.federated_computation
+    def initialize_fn():
+        return tff.federated_eval(initial_state, tff.SERVER)
+
+    @tff.federated_computation(tff.FederatedType(state_type, tff.SERVER),
+                               tff.FederatedType(data_type, tff.CLIENTS))
+    def next_fn(state, federated_dataset):
+        if not state_has_rate:
+            rate = tff.federated_value(np.float32(initial_learning_rate), tff.SERVER)
+            weights = state
+        else:
+            rate, weights = state.learning_rate, state.weights
+        rate = tff.federated_map(predecay, rate)
+        outputs = tff.federated_map(client_update_fn, (
+            federated_dataset, tff.federated_broadcast(weights),
+            tff.federated_broadcast(rate)))
+        mean_weights = tff.federated_mean(outputs[0])
+        if decay_at == "client-returned":
+            rate = tff.federated_mean(outputs[2])
+        new_state = tff.federated_map(server_update_fn, (mean_weights, rate))
+        if not state_has_rate:
+            new_state = mean_weights
+        return new_state, tff.federated_mean(outputs[1])
+
+    return tff.templates.IterativeProcess(initialize_fn, next_fn)
+
+
+def test_lr_decay_reference_passes():
+    verdict = verdict_of(nb06.check_lr_decay_process, fedavg_variants.build_lr_decay_process)
+    assert verdict.passed, verdict
+    assert "0.5, 0.4, 0.32 in rounds 1, 2, 3" in verdict.message
+
+
+@pytest.mark.parametrize("options, phrases", [
+    (dict(decay_at="nowhere"), ["never decays"]),
+    (dict(decay_at="client"), ["decayed on the clients", "Decay it on the server"]),
+    (dict(decay_at="client-returned"), ["decayed before the clients used it"]),
+    (dict(decay_at="before-broadcast"), ["0.4, 0.32, 0.256", "decayed before the clients"]),
+    (dict(initial_decayed=True), ["decayed before the first round"]),
+    (dict(clients_use_state=False), ["the clients do not use it"]),
+    (dict(state_has_rate=False), ["must carry the learning rate"]),
+])
+def test_lr_decay_wrong_answers_are_named(options, phrases):
+    verdict = verdict_of(nb06.check_lr_decay_process,
+                         lambda lr, decay: variant_lr_process(lr, decay, **options))
+    assert_wrong(verdict, *phrases)
+
+
+def test_lr_decay_wrong_decay_formula_shows_expected_rates():
+    verdict = verdict_of(nb06.check_lr_decay_process,
+                         lambda lr, decay: fedavg_variants.build_lr_decay_process(
+                             lr, 1.0 - decay))
+    assert_wrong(verdict, "expected 0.5, 0.4, 0.32")
+
+
+def test_lr_decay_not_a_process_is_named():
+    assert_wrong(verdict_of(nb06.check_lr_decay_process, lambda lr, decay: None),
+                 "should return a tff.templates.IterativeProcess")
+
+
+def test_lr_decay_plain_fedavg_is_rejected():
+    verdict = verdict_of(nb06.check_lr_decay_process,
+                         lambda lr, decay: fedavg.build_fedavg_process(lr))
+    assert_wrong(verdict, "must carry the learning rate")
+
+
+# --- the helper that picks yours or the reference ------------------------------------
+
+def test_use_picks_reference_until_passed(capsys):
+    passed = nb06.check_midpoint_server_update(fedavg_variants.midpoint_server_update,
+                                               verbose=False)
+    failed = nb06.check_midpoint_server_update(stub, verbose=False)
+    assert nb06.use(passed, "yours", "reference", "f") == "yours"
+    assert nb06.use(failed, "yours", "reference", "f") == "reference"
+    out = capsys.readouterr().out
+    assert "Using your f." in out and "Using the reference f" in out
+
+
+# --- the notebooks -------------------------------------------------------------------
+
+def _cells(path):
+    return json.loads(path.read_text())["cells"]
+
+
+def test_solution_notebook_differs_only_in_exercise_cells():
+    """The learner's notebook and its solved copy must not drift apart: they differ
+    only in cells tagged "exercise" (the stubs and their solutions)."""
+    learner = _cells(ROOT / "notebooks" / "06_modifying_fedavg.ipynb")
+    solved = _cells(ROOT / "notebooks" / "solutions" / "06_modifying_fedavg.ipynb")
+    assert len(learner) == len(solved)
+    exercises = 0
+    for mine, theirs in zip(learner, solved):
+        tags = set(mine.get("metadata", {}).get("tags", []))
+        assert tags == set(theirs.get("metadata", {}).get("tags", []))
+        if "exercise" in tags:
+            exercises += 1
+            assert "raise NotImplementedError" in "".join(mine["source"])
+            assert "raise NotImplementedError" not in "".join(theirs["source"])
+        else:
+            assert mine["source"] == theirs["source"]
+    assert exercises == 3
