@@ -1,0 +1,266 @@
+"""`python -m course_utils nav`: the generated header/setup/footer cells, the README
+blocks, `--check`, and the setup cell's one clear message on Colab / another Python."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils import navigation, runtime, syllabus
+from conftest import run_python
+
+ROOT = Path(__file__).resolve().parent.parent
+LESSON = syllabus.lesson("02")
+
+
+def hand_written_notebook(extra_setup: str = "", next_line: bool = True):
+    """A notebook as an author writes it before `nav` runs."""
+    v4 = nbformat.v4
+    summary = "## Summary\n- one thing."
+    if next_line:
+        summary += "\n\n**Next:** [03 · Whatever](03_custom_variable_model.ipynb), more."
+    return v4.new_notebook(cells=[
+        v4.new_markdown_cell("# 02 · Old title\n\n**What you will learn**\n- stuff"),
+        v4.new_markdown_cell("## Setup"),
+        v4.new_code_cell("import course_utils\n\ncourse_utils.setup()" + extra_setup),
+        v4.new_markdown_cell("## Body"),
+        v4.new_code_cell("x = 1"),
+        v4.new_markdown_cell(summary),
+    ])
+
+
+def sources(nb):
+    return [(c.cell_type, c.source) for c in nb.cells]
+
+
+def test_apply_writes_header_setup_footer_and_keeps_the_rest():
+    nb = hand_written_notebook()
+    result = navigation.apply(nb, LESSON)
+    assert set(result.changed) == {"header", "setup cell", "footer"}
+    assert nb.cells[0].source == navigation.header_source(LESSON)
+    assert nb.cells[0].source.startswith("# 02 · Federated Averaging with tff.learning\n")
+    assert nb.cells[2].source == navigation.setup_source(LESSON)
+    assert nb.cells[-1].source == navigation.footer_source(LESSON)
+    assert [c.id for c in (nb.cells[0], nb.cells[2], nb.cells[-1])] == [
+        navigation.HEADER_ID, navigation.SETUP_ID, navigation.FOOTER_ID]
+    # the author's cells are untouched; the hand-written Next line left the summary
+    assert sources(nb)[1] == ("markdown", "## Setup")
+    assert sources(nb)[3:5] == [("markdown", "## Body"), ("code", "x = 1")]
+    assert nb.cells[-2].source == "## Summary\n- one thing."
+    nbformat.validate(nb)
+
+
+def test_apply_is_idempotent():
+    nb = hand_written_notebook()
+    navigation.apply(nb, LESSON)
+    before = sources(nb)
+    assert navigation.apply(nb, LESSON).changed == []
+    assert sources(nb) == before
+
+
+def test_setup_cell_with_more_code_is_split_not_lost():
+    nb = hand_written_notebook(extra_setup="\nimport numpy as np")
+    result = navigation.apply(nb, LESSON)
+    assert nb.cells[2].source == navigation.setup_source(LESSON)
+    assert nb.cells[3].source == "import numpy as np"
+    assert any("make run" in note for note in result.notes)
+
+
+def test_missing_setup_cell_and_footer_are_added():
+    v4 = nbformat.v4
+    nb = v4.new_notebook(cells=[v4.new_markdown_cell("intro"), v4.new_code_cell("x = 1")])
+    navigation.apply(nb, LESSON)
+    assert [c.id for c in nb.cells[:1] + nb.cells[2:3] + nb.cells[-1:]] == [
+        navigation.HEADER_ID, navigation.SETUP_ID, navigation.FOOTER_ID]
+    assert [c.source for c in nb.cells[1:4:2]] == ["intro", "x = 1"]
+
+
+def test_header_and_footer_content():
+    header = navigation.header_source(LESSON)
+    assert syllabus.binder_url("notebooks/" + LESSON.file) in header
+    assert syllabus.colab_url("notebooks/" + LESSON.file) in header
+    assert f"about {LESSON.minutes} minutes" in header
+    assert "[01 · Federated EMNIST](01_federated_emnist.ipynb)" in header
+    for objective in LESSON.objectives:
+        assert objective in header
+    footer = navigation.footer_source(LESSON)
+    assert footer.rstrip().endswith(
+        "**Next:** [03 · A custom VariableModel](03_custom_variable_model.ipynb)")
+    assert "**Previous:** [01 · Federated EMNIST](01_federated_emnist.ipynb)" in footer
+    first, last = syllabus.SYLLABUS[0], syllabus.SYLLABUS[-1]
+    assert "**Previous:**" not in navigation.footer_source(first)
+    assert "last notebook" in navigation.footer_source(last)
+
+
+def test_solved_copy_links_work_from_the_solutions_folder():
+    header = navigation.header_source(LESSON, solution=True)
+    footer = navigation.footer_source(LESSON, solution=True)
+    assert "(solved)" in header.splitlines()[0] and "Solved copy" in header
+    assert f"(../{LESSON.file})" in header
+    assert syllabus.binder_url("notebooks/solutions/" + LESSON.file) in header
+    assert "(../03_custom_variable_model.ipynb)" in footer
+    assert "(../../README.md#syllabus)" in footer
+    assert "solutions/" + LESSON.file in navigation.setup_source(LESSON, solution=True)
+
+
+def test_binder_and_colab_urls():
+    path = "notebooks/00_setup_and_hello_federated.ipynb"
+    assert syllabus.binder_url(path) == (
+        f"https://mybinder.org/v2/gh/{syllabus.REPOSITORY}/{syllabus.BRANCH}"
+        f"?urlpath=lab/tree/{path}")
+    assert syllabus.colab_url(path) == (
+        f"https://colab.research.google.com/github/{syllabus.REPOSITORY}/blob/"
+        f"{syllabus.BRANCH}/{path}")
+
+
+def make_course(tmp_path) -> Path:
+    """A small copy of the course: README and one notebook, generated."""
+    (tmp_path / "notebooks" / "solutions").mkdir(parents=True)
+    shutil.copy(ROOT / "README.md", tmp_path / "README.md")
+    nbformat.write(hand_written_notebook(), tmp_path / "notebooks" / LESSON.file)
+    nbformat.write(hand_written_notebook(), tmp_path / "notebooks" / "solutions" / LESSON.file)
+    assert navigation.sync(tmp_path) == []
+    return tmp_path
+
+
+def test_check_lists_what_drifted(tmp_path, capsys):
+    root = make_course(tmp_path)
+    assert navigation.main(check=True, root=root) == 0
+    path = root / "notebooks" / LESSON.file
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[0].source = nb.cells[0].source.replace("about 35 minutes", "about 5 minutes")
+    nbformat.write(nb, path)
+    readme = root / "README.md"
+    readme.write_text(readme.read_text().replace("| 35 min |", "| 3 min |"))
+    capsys.readouterr()
+    assert navigation.main(check=True, root=root) == 1
+    err = capsys.readouterr().err
+    assert f"notebooks/{LESSON.file}: header differ" in err
+    assert "README.md: the syllabus block differs" in err
+    assert "solutions" not in err
+    before = path.read_bytes()
+    assert navigation.main(check=True, root=root) == 1 and path.read_bytes() == before
+    assert navigation.main(root=root) == 0  # writes
+    assert navigation.main(check=True, root=root) == 0
+
+
+def test_notebook_not_in_the_syllabus_is_reported(tmp_path):
+    root = make_course(tmp_path)
+    nbformat.write(hand_written_notebook(), root / "notebooks" / "09_extra.ipynb")
+    problems = navigation.sync(root, check=True)
+    assert any("09_extra.ipynb: not in the syllabus" in p for p in problems)
+
+
+def test_cli_check_passes_on_notebook_00_and_readme():
+    result = subprocess.run(
+        [sys.executable, "-m", "course_utils", "nav", "--check",
+         "notebooks/00_setup_and_hello_federated.ipynb", "README.md"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "match the syllabus" in result.stdout
+
+
+# ------------------------------------------------ the setup cell outside Python 3.11
+
+
+def run_cell(code: str):
+    """exec a cell's code at top level, as a kernel does; returns the exception."""
+    try:
+        exec(compile(code, "<setup cell>", "exec"), {"__name__": "__main__"})
+    except Exception as error:  # noqa: BLE001
+        return error
+    return None
+
+
+def assert_one_clear_message(error, where: str, lesson=LESSON, solution=False):
+    assert error is not None and type(error).__name__ == "UnsupportedEnvironment"
+    message = str(error)
+    assert f"this is {where}" in message
+    assert syllabus.binder_url(lesson.path(solution)) in message
+    assert message == runtime.unsupported_environment_message(
+        where, syllabus.binder_url(lesson.path(solution)))
+    assert error._render_traceback_() == [message]  # Jupyter shows this line only
+
+
+def test_setup_cell_on_colab_gives_one_message(monkeypatch):
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    error = run_cell(navigation.setup_source(LESSON))
+    version = sys.version.split()[0]
+    assert_one_clear_message(error, f"Python {version} on linux (Google Colab)")
+
+
+def test_setup_cell_on_python_3_12_gives_one_message(monkeypatch):
+    monkeypatch.setattr(sys, "version_info", (3, 12, 4, "final", 0))
+    monkeypatch.setattr(sys, "version", "3.12.4 (main, Jun  7 2024) [GCC 11.4.0]")
+    error = run_cell(navigation.setup_source(LESSON, solution=True))
+    assert_one_clear_message(error, "Python 3.12.4 on linux", solution=True)
+
+
+def test_setup_cell_runs_setup_on_python_3_11(capsys):
+    assert run_cell(navigation.setup_source(LESSON)) is None
+    assert "TFF 0.87.0" in capsys.readouterr().out
+
+
+def test_setup_cell_in_a_kernel_on_colab_shows_only_the_message():
+    """In a real IPython kernel that looks like Colab: one error output whose traceback
+    is the message itself; no stderr, no wall of import errors; Run All stops there."""
+    from jupyter_client.manager import start_new_kernel
+
+    manager, client = start_new_kernel(kernel_name="python3")
+    try:
+        client.execute_interactive(
+            "import sys, types; sys.modules['google.colab'] = types.ModuleType('g')",
+            timeout=60)
+        outputs = []
+        reply = client.execute_interactive(
+            navigation.setup_source(LESSON), timeout=120,
+            output_hook=lambda msg: outputs.append(msg))
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    assert reply["content"]["status"] == "error"  # so "Run All" stops at this cell
+    shown = [m["content"] for m in outputs
+             if m["msg_type"] in ("stream", "error", "display_data", "execute_result")]
+    assert len(shown) == 1, shown
+    assert shown[0]["ename"] == "UnsupportedEnvironment"
+    assert shown[0]["traceback"] == [shown[0]["evalue"]]
+    assert "Google Colab" in shown[0]["evalue"] and "mybinder.org" in shown[0]["evalue"]
+
+
+def other_python() -> str | None:
+    candidates = [shutil.which("python3.12")] + sorted(
+        glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[2-9]*/bin/python3")))
+    for candidate in filter(None, candidates):
+        probe = subprocess.run([candidate, "-c", "import sys; print(sys.version_info[:2])"],
+                               capture_output=True, text=True)
+        if probe.returncode == 0 and probe.stdout.strip() != "(3, 11)":
+            return candidate
+    return None
+
+
+def test_setup_cell_under_a_real_python_3_12():
+    python = other_python()
+    if python is None:
+        pytest.skip("no Python other than 3.11 on this machine")
+    result = subprocess.run([python, "-c", navigation.setup_source(LESSON)],
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "PYTHONPATH": ""})
+    assert result.returncode == 1
+    assert "UnsupportedEnvironment: This course needs TensorFlow Federated 0.87" in result.stderr
+    assert "ModuleNotFoundError" not in result.stderr and "course_utils" not in result.stderr
+
+
+def test_importing_course_utils_elsewhere_also_gives_the_message():
+    code = ("import sys, types; sys.modules['google.colab'] = types.ModuleType('g')\n"
+            "import course_utils")
+    result = run_python(code, timeout=300)
+    assert result.returncode == 1
+    assert "UnsupportedEnvironmentError" in result.stderr and "Binder" in result.stderr
