@@ -1,0 +1,185 @@
+"""course_utils.cluster: several TFF workers, a context that splits clients across them."""
+
+import os
+import signal
+import socket
+
+import numpy as np
+import psutil
+import pytest
+
+from conftest import process_gone, run_python, wait_gone
+
+import course_utils  # noqa: F401  (installs the worker-safe local context)
+from course_utils import cluster, data, fedavg, workers
+
+
+def _current_context():
+    from tensorflow_federated.python.core.impl.context_stack import context_stack_impl
+
+    return context_stack_impl.context_stack.current
+
+
+def _worker_children() -> set[int]:
+    return {p.pid for p in psutil.Process().children()
+            if p.name() == "worker_binary" and p.status() != psutil.STATUS_ZOMBIE}
+
+
+# --- the pool ------------------------------------------------------------------------
+
+def test_pool_starts_answers_and_stops():
+    with cluster.WorkerPool(2) as pool:
+        health = pool.health()
+        assert [h.ok for h in health] == [True, True], health
+        assert len(set(pool.addresses)) == 2
+        assert all(a.startswith("127.0.0.1:") for a in pool.addresses)
+        pids = pool.pids
+        assert set(pids) <= _worker_children()
+    assert all(wait_gone(pid) for pid in pids)
+    assert not set(pids) & _worker_children()
+
+
+def test_crashed_worker_is_seen_and_restarted():
+    with cluster.WorkerPool(2) as pool:
+        old = pool.pids
+        os.kill(old[1], signal.SIGKILL)          # a crash, from outside the pool
+        assert wait_gone(old[1])
+        health = pool.health()
+        assert health[0].ok and not health[1].alive and not health[1].ok
+        assert "DEAD" in str(health[1])
+        assert pool.restart_dead() == [1]
+        assert pool.healthy()
+        assert pool.pids[0] == old[0] and pool.pids[1] != old[1]
+        assert pool.restarts == 1
+        new = pool.pids
+    assert all(wait_gone(pid) for pid in new)
+
+
+def test_port_in_use_is_a_clear_error_and_leaves_nothing_running():
+    before = _worker_children()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        pool = cluster.WorkerPool(2, ports=[workers.free_port(), port])
+        with pytest.raises(workers.WorkerError, match=f"Port {port} .* already in use"):
+            pool.start()
+    assert not any(w.is_alive() for w in pool.workers)
+    assert _worker_children() <= before
+
+
+def test_pool_arguments_are_checked():
+    with pytest.raises(ValueError, match="at least 1"):
+        cluster.WorkerPool(0)
+    with pytest.raises(ValueError, match="one port per worker"):
+        cluster.WorkerPool(2, ports=[1234])
+
+
+# --- the distributed context -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_round(offline_dir):
+    """FedAvg, its initial state and one small round of offline data."""
+    train, _ = data.load_emnist(data=str(offline_dir), verbose=False)
+    process = fedavg.build_fedavg_process()
+    federated_data = data.make_federated_data(train, train.client_ids[:6], epochs=1)
+    state = process.initialize()
+    return process, state, federated_data
+
+
+def _assert_same_weights(a, b):
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=1e-6)
+
+
+def test_distributed_round_equals_single_process(small_round):
+    process, state, federated_data = small_round
+    local = _current_context()
+    expected_state, expected_metrics = process.next(state, federated_data)
+    with cluster.distributed_context(2) as pool:
+        assert _current_context() is not local
+        state_2, metrics_2 = process.next(state, federated_data)
+        assert process.initialize() is not None  # a computation with no clients
+        pids = pool.pids
+    _assert_same_weights(expected_state, state_2)
+    assert metrics_2["loss"] == pytest.approx(expected_metrics["loss"], abs=1e-5)
+    assert metrics_2["accuracy"] == pytest.approx(expected_metrics["accuracy"], abs=1e-6)
+    assert _current_context() is local                  # restored
+    assert all(wait_gone(pid) for pid in pids)           # stopped
+
+
+def test_context_is_restored_and_workers_stopped_when_the_body_raises():
+    local = _current_context()
+    with pytest.raises(KeyError):
+        with cluster.distributed_context(1) as pool:
+            pids = pool.pids
+            raise KeyError("boom")
+    assert _current_context() is local
+    assert all(wait_gone(pid) for pid in pids)
+
+
+def test_worker_dying_mid_round_is_an_error_then_recovers(small_round):
+    process, state, federated_data = small_round
+    expected, _ = process.next(state, federated_data)
+    with cluster.distributed_context(2) as pool:
+        old_pid = pool.pids[1]
+        pool.crash_on_next(1)
+        with pytest.raises(cluster.WorkerLostError, match="worker 1 .* died .*SIGKILL"):
+            process.next(state, federated_data)
+        assert process_gone(old_pid)
+        assert pool.restart_dead() == [1]
+        retried, _ = process.next(state, federated_data)      # retry the round
+        pids = pool.pids
+    _assert_same_weights(expected, retried)
+    assert all(wait_gone(pid) for pid in pids)
+
+
+def test_recovering_context_restarts_the_worker_and_retries_its_share(small_round):
+    process, state, federated_data = small_round
+    expected, _ = process.next(state, federated_data)
+    with cluster.distributed_context(2, recover=True) as pool:
+        old_pid = pool.pids[0]
+        pool.crash_on_next(0)
+        result, _ = process.next(state, federated_data)
+        assert pool.restarts == 1 and pool.pids[0] != old_pid and pool.healthy()
+        pids = pool.pids
+    _assert_same_weights(expected, result)
+    assert all(wait_gone(pid) for pid in pids)
+
+
+def test_remote_addresses_are_the_only_change(small_round):
+    """Workers started elsewhere (here: by hand), reached by "host:port" only."""
+    from tensorflow_federated.python.core.impl.context_stack import context_stack_impl
+
+    process, state, federated_data = small_round
+    expected, _ = process.next(state, federated_data)
+    with workers.Worker() as a, workers.Worker() as b:
+        context = cluster.create_distributed_context([a.address, b.address])
+        with context_stack_impl.context_stack.install(context):
+            result, _ = process.next(state, federated_data)
+    _assert_same_weights(expected, result)
+
+
+# --- nothing is left running -----------------------------------------------------------
+
+CHILD = """
+import os, signal, sys
+from course_utils import cluster
+with cluster.distributed_context(2) as pool:
+    print(*pool.pids, flush=True)
+    {ending}
+"""
+
+
+@pytest.mark.parametrize("ending, expected_code", [
+    ("pass", 0),                                              # the context exits
+    ("raise SystemExit(3)", 3),                               # an error in the body
+    ("os.kill(os.getpid(), signal.SIGKILL)", -signal.SIGKILL),  # the kernel is killed
+])
+def test_no_workers_outlive_the_context_or_the_process(ending, expected_code):
+    result = run_python(CHILD.format(ending=ending))
+    assert result.returncode == expected_code, result.stderr[-3000:]
+    pids = [int(p) for p in result.stdout.split()]
+    assert len(pids) == 2, result.stderr[-3000:]
+    for pid in pids:
+        assert wait_gone(pid), f"worker {pid} outlived its Python process ({ending})"
