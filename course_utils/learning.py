@@ -1,0 +1,110 @@
+"""tff.learning with the course settings: the FedAvg process and the evaluations that
+notebooks 02 and 03 share.
+
+- `build_fedavg(...)`: `tff.learning.algorithms.build_weighted_fed_avg` with TFF's SGD
+  optimizers (`tff.learning.optimizers.build_sgdm`) at the course's learning rates.
+- `central_evaluator(dataset)`: a fast `weights -> {"loss", "accuracy"}` for
+  `training.run_training(..., evaluate=...)` (one compiled Keras model, reused).
+- `build_federated_evaluation(...)` / `federated_evaluate(...)`: federated evaluation
+  with `tff.learning.algorithms.build_fed_eval`, for any model weights.
+- `round_metrics(...)`: the training metrics of a round as one flat dict.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from course_utils import models
+
+# The course settings (see README): client SGD 0.3, server SGD 1.0.
+CLIENT_LEARNING_RATE = 0.3
+SERVER_LEARNING_RATE = 1.0
+
+
+def build_fedavg(client_learning_rate: float = CLIENT_LEARNING_RATE,
+                 server_learning_rate: float = SERVER_LEARNING_RATE,
+                 model_fn: Callable = models.tff_model_fn):
+    """Weighted FedAvg from tff.learning with plain SGD on the clients and the server.
+
+    `model_fn` builds a fresh `tff.learning.models.VariableModel` (default: the course's
+    Keras model through `from_keras_model`). Weighted means each client's update counts
+    in proportion to its number of examples. (Before TFF 0.40 this was
+    `tff.learning.build_federated_averaging_process`.)
+    """
+    import tensorflow_federated as tff
+
+    return tff.learning.algorithms.build_weighted_fed_avg(
+        model_fn,
+        client_optimizer_fn=tff.learning.optimizers.build_sgdm(client_learning_rate),
+        server_optimizer_fn=tff.learning.optimizers.build_sgdm(server_learning_rate))
+
+
+def _trainable(weights) -> list:
+    """Model weights as a list of arrays: a ModelWeights, or already a list."""
+    return list(getattr(weights, "trainable", weights))
+
+
+def central_evaluator(dataset) -> Callable[[object], dict[str, float]]:
+    """`evaluate(weights) -> {"loss", "accuracy"}` on a batched (x, y) `dataset`.
+
+    Same numbers as `models.evaluate_keras`, but the compiled Keras model is built once
+    and reused, so evaluating after every round stays cheap.
+    """
+    model = models.compiled_keras_model()
+    pairs = dataset.map(lambda batch: (batch["x"], batch["y"]))
+
+    def evaluate(weights) -> dict[str, float]:
+        model.set_weights(_trainable(weights))
+        loss, accuracy = model.evaluate(pairs, verbose=0)
+        return {"loss": float(loss), "accuracy": float(accuracy)}
+
+    return evaluate
+
+
+def build_federated_evaluation(model_fn: Callable = models.tff_model_fn):
+    """`tff.learning.algorithms.build_fed_eval` for the course model (or `model_fn`)."""
+    import tensorflow_federated as tff
+
+    return tff.learning.algorithms.build_fed_eval(model_fn)
+
+
+def federated_evaluate(eval_process, weights, federated_data) -> dict[str, float]:
+    """Evaluate `weights` on each client's data and aggregate over clients.
+
+    Returns {"loss", "accuracy", "num_examples"}: the clients' metrics summed and
+    finalized at the server, i.e. weighted by each client's number of examples.
+    """
+    state = eval_process.initialize()
+    state = eval_process.set_model_weights(state, _as_model_weights(weights))
+    output = eval_process.next(state, federated_data)
+    metrics = output.metrics["client_work"]["eval"]["current_round_metrics"]
+    return {"loss": float(metrics["loss"]),
+            "accuracy": float(metrics["sparse_categorical_accuracy"]),
+            "num_examples": int(metrics["num_examples"])}
+
+
+def _as_model_weights(weights):
+    import tensorflow_federated as tff
+
+    if isinstance(weights, tff.learning.models.ModelWeights):
+        return weights
+    return tff.learning.models.ModelWeights(trainable=_trainable(weights),
+                                            non_trainable=[])
+
+
+def round_metrics(metrics) -> dict[str, float]:
+    """A tff.learning round's nested metrics as a flat {name: value} dict.
+
+    `metrics["client_work"]["train"]["loss"]` becomes `"client_work/train/loss"`.
+    """
+    flat = {}
+
+    def walk(prefix, value):
+        if hasattr(value, "items"):
+            for key, inner in value.items():
+                walk(f"{prefix}/{key}" if prefix else str(key), inner)
+        else:
+            flat[prefix] = value
+
+    walk("", metrics)
+    return flat

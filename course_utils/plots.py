@@ -1,0 +1,260 @@
+"""Plots the notebooks share: what federated data looks like, and how training went.
+
+Every function returns a `matplotlib.figure.Figure` that is not registered with pyplot,
+so a notebook shows it exactly once when it is the cell's last value (and a script or
+test can save or inspect it without a display).
+
+Data helpers (`client_examples`) turn a client's dataset into NumPy arrays; the plotting
+functions take plain arrays and dicts, so they are easy to test and to reuse.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping, Sequence
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+
+try:  # In a notebook this loads the inline backend, which displays returned figures.
+    import matplotlib.pyplot  # noqa: F401
+except ImportError:  # pragma: no cover - pyplot ships with matplotlib
+    pass
+
+NUM_CLASSES = 10
+IMAGE_CMAP = "gray"
+
+
+# --- data helpers ------------------------------------------------------------------
+
+def client_examples(client_data, client_id, max_examples: int | None = None
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """One client's raw EMNIST examples as arrays: (pixels [n, 28, 28], labels [n])."""
+    dataset = client_data.create_tf_dataset_for_client(client_id)
+    if max_examples is not None:
+        dataset = dataset.take(max_examples)
+    pixels, labels = [], []
+    for example in dataset.as_numpy_iterator():
+        pixels.append(example["pixels"])
+        labels.append(example["label"])
+    if not labels:
+        return np.zeros((0, 28, 28), np.float32), np.zeros((0,), np.int32)
+    return np.stack(pixels), np.asarray(labels)
+
+
+def _as_dict(values, name: str) -> dict:
+    if isinstance(values, Mapping):
+        return dict(values)
+    if isinstance(values, Sequence) and not isinstance(values, str):
+        return {f"{name} {i + 1}": v for i, v in enumerate(values)}
+    raise TypeError(f"expected a dict or a list, got {type(values).__name__}")
+
+
+def _check_not_empty(values: dict, what: str) -> None:
+    if not values:
+        raise ValueError(f"nothing to plot: no {what} given")
+
+
+# --- what the clients' data looks like ---------------------------------------------
+
+def plot_writer_samples(examples: Mapping[str, tuple], per_writer: int = 8,
+                        title: str = "Samples from each writer (one row per client)"
+                        ) -> Figure:
+    """A grid of digits: one row per writer, the first `per_writer` examples each.
+
+    `examples` maps client id -> (pixels [n, 28, 28], labels [n]), e.g. from
+    `client_examples`. Each image is titled with its label.
+    """
+    examples = dict(examples)
+    _check_not_empty(examples, "writers")
+    rows = len(examples)
+    fig = Figure(figsize=(1.0 * per_writer + 1.2, 1.1 * rows + 0.5))
+    axes = np.asarray(fig.subplots(rows, per_writer, squeeze=False))
+    for row, (client_id, (pixels, labels)) in enumerate(examples.items()):
+        for col in range(per_writer):
+            ax = axes[row, col]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col < len(labels):
+                ax.imshow(pixels[col], cmap=IMAGE_CMAP, vmin=0.0, vmax=1.0)
+                ax.set_title(str(int(labels[col])), fontsize=9, pad=2)
+            else:
+                ax.axis("off")
+        axes[row, 0].set_ylabel(str(client_id), rotation=0, ha="right", va="center",
+                                fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_example_counts(counts: Mapping[str, int] | Iterable[int], bins: int = 30,
+                        title: str = "How many examples each client holds") -> Figure:
+    """Histogram of the number of examples per client."""
+    values = np.asarray(list(counts.values()) if isinstance(counts, Mapping)
+                        else list(counts))
+    if values.size == 0:
+        raise ValueError("nothing to plot: no client counts given")
+    fig = Figure(figsize=(7, 3))
+    ax = fig.subplots()
+    ax.hist(values, bins=bins, color="tab:blue", edgecolor="white")
+    ax.axvline(values.mean(), color="tab:red", linestyle="--",
+               label=f"mean {values.mean():.0f}")
+    ax.set_xlabel("examples on the client")
+    ax.set_ylabel("number of clients")
+    ax.set_title(f"{title} ({values.size} clients, {values.min()}-{values.max()} "
+                 "examples)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def label_counts(labels: Iterable[int], num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """How often each class 0..num_classes-1 occurs in `labels`."""
+    return np.bincount(np.asarray(list(labels), dtype=int), minlength=num_classes)
+
+
+def plot_label_distributions(labels_by_client: Mapping[str, Sequence[int]],
+                             columns: int = 5, num_classes: int = NUM_CLASSES,
+                             title: str = "Label distribution per client") -> Figure:
+    """One small bar chart of label counts per client (small multiples).
+
+    `labels_by_client` maps client id -> that client's labels.
+    """
+    labels_by_client = dict(labels_by_client)
+    _check_not_empty(labels_by_client, "clients")
+    n = len(labels_by_client)
+    columns = min(columns, n)
+    rows = int(np.ceil(n / columns))
+    fig = Figure(figsize=(2.3 * columns, 1.9 * rows + 0.4))
+    axes = np.asarray(fig.subplots(rows, columns, squeeze=False, sharey=True))
+    for ax, (client_id, labels) in zip(axes.flat, labels_by_client.items()):
+        ax.bar(np.arange(num_classes), label_counts(labels, num_classes),
+               color="tab:blue")
+        ax.set_title(str(client_id), fontsize=9)
+        ax.set_xticks(range(num_classes))
+        ax.tick_params(labelsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("examples")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def mean_images(pixels: np.ndarray, labels: np.ndarray, num_classes: int = NUM_CLASSES
+                ) -> list[np.ndarray | None]:
+    """The average image of each class (None for a class the client never wrote)."""
+    labels = np.asarray(labels)
+    return [pixels[labels == c].mean(axis=0) if np.any(labels == c) else None
+            for c in range(num_classes)]
+
+
+def plot_mean_images(examples: Mapping[str, tuple], num_classes: int = NUM_CLASSES,
+                     title: str = "Each writer's average digit (row: client, column: "
+                                  "digit)") -> Figure:
+    """Per client, the mean image of each digit: how each writer's style differs.
+
+    `examples` maps client id -> (pixels [n, 28, 28], labels [n]). A digit a client
+    never wrote is left blank.
+    """
+    examples = dict(examples)
+    _check_not_empty(examples, "writers")
+    rows = len(examples)
+    fig = Figure(figsize=(0.9 * num_classes + 1.2, 0.95 * rows + 0.7))
+    axes = np.asarray(fig.subplots(rows, num_classes, squeeze=False))
+    for row, (client_id, (pixels, labels)) in enumerate(examples.items()):
+        for digit, image in enumerate(mean_images(pixels, labels, num_classes)):
+            ax = axes[row, digit]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if image is not None:
+                ax.imshow(image, cmap=IMAGE_CMAP, vmin=0.0, vmax=1.0)
+            else:
+                ax.set_facecolor("#f4f4f4")
+            if row == 0:
+                ax.set_title(str(digit), fontsize=9)
+        axes[row, 0].set_ylabel(str(client_id), rotation=0, ha="right", va="center",
+                                fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_client_coverage(rounds_by_scheme: Mapping[str, Sequence[Sequence[str]]],
+                         num_clients: int | None = None,
+                         title: str = "Distinct clients that have taken part") -> Figure:
+    """For each sampling scheme, how many distinct clients took part after each round.
+
+    `rounds_by_scheme` maps a name -> the list of client ids chosen in each round.
+    """
+    rounds_by_scheme = dict(rounds_by_scheme)
+    _check_not_empty(rounds_by_scheme, "sampling schemes")
+    fig = Figure(figsize=(7, 3))
+    ax = fig.subplots()
+    for name, rounds in rounds_by_scheme.items():
+        seen, coverage = set(), []
+        for chosen in rounds:
+            seen.update(chosen)
+            coverage.append(len(seen))
+        ax.plot(range(1, len(coverage) + 1), coverage, marker=".", label=name)
+    if num_clients is not None:
+        ax.axhline(num_clients, color="gray", linestyle=":",
+                   label=f"all {num_clients} clients")
+    ax.set_xlabel("round")
+    ax.set_ylabel("distinct clients so far")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+# --- training curves ---------------------------------------------------------------
+
+def history_column(history: Sequence[Mapping], key: str) -> np.ndarray:
+    """One metric of a `run_training` history as an array (NaN where missing)."""
+    return np.asarray([row.get(key, np.nan) for row in history], dtype=float)
+
+
+def plot_training_curves(histories, metrics: Sequence[str] = ("loss", "accuracy"),
+                         title: str = "Training", chance: float | None = None,
+                         eval_label: str = "test") -> Figure:
+    """Loss and accuracy per round for one or several runs of `run_training`.
+
+    `histories` is one history (a list of per-round dicts), a list of them, or a dict
+    {run name: history}. For each metric there is one panel; each run draws its
+    training metric (`train_<metric>`, solid) and, when present, its evaluation metric
+    (`eval_<metric>`, dashed, same colour). `chance` draws a dotted line on the
+    accuracy panel (0.1 for ten balanced classes). `eval_label` names the evaluation
+    curves in the legend.
+    """
+    if isinstance(histories, Sequence) and histories and isinstance(histories[0], Mapping):
+        histories = {"run": histories}
+    histories = _as_dict(histories, "run")
+    _check_not_empty(histories, "histories")
+    fig = Figure(figsize=(5.2 * len(metrics), 3.4))
+    axes = np.atleast_1d(fig.subplots(1, len(metrics)))
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, (name, history) in enumerate(histories.items()):
+        color = colors[index % len(colors)]
+        rounds = history_column(history, "round")
+        for ax, metric in zip(axes, metrics):
+            for kind, style in (("train", "-"), ("eval", "--")):
+                values = history_column(history, f"{kind}_{metric}")
+                if np.all(np.isnan(values)):
+                    continue
+                label = f"{name}: {'training' if kind == 'train' else eval_label}"
+                ax.plot(rounds, values, style, color=color, marker=".", label=label)
+    for ax, metric in zip(axes, metrics):
+        if metric == "accuracy" and chance is not None:
+            ax.axhline(chance, color="gray", linestyle=":", label="chance")
+        if metric == "accuracy":
+            ax.set_ylim(0.0, 1.0)
+        ax.set_xlabel("round")
+        ax.set_ylabel(metric)
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,89 @@
+"""course_utils.learning: tff.learning FedAvg with the course settings, evaluations."""
+
+import collections
+
+import numpy as np
+import pytest
+
+from course_utils import data, learning, models
+
+
+@pytest.fixture(scope="module")
+def offline(offline_dir):
+    return data.load_emnist(data=str(offline_dir), verbose=False)
+
+
+@pytest.fixture(scope="module")
+def process():
+    return learning.build_fedavg()
+
+
+def test_round_metrics_flattens_nested_metrics():
+    metrics = collections.OrderedDict(
+        distributor=(), client_work=collections.OrderedDict(
+            train=collections.OrderedDict(loss=1.5, num_examples=3)))
+    assert learning.round_metrics(metrics) == {
+        "distributor": (), "client_work/train/loss": 1.5,
+        "client_work/train/num_examples": 3}
+
+
+def test_fedavg_has_the_course_learning_rates_and_learns(offline, process):
+    train, test = offline
+    assert "client_data={<x=float32[?,784],y=int32[?,1]>*}@CLIENTS" in str(
+        process.next.type_signature)
+    state = process.initialize()
+    assert float(state.client_work["learning_rate"]) == pytest.approx(0.3)
+    assert float(state.finalizer["learning_rate"]) == pytest.approx(1.0)
+    federated = data.make_federated_data(train, train.client_ids[:5], epochs=2)
+    evaluate = learning.central_evaluator(data.central_dataset(test))
+    before = evaluate(process.get_model_weights(state))
+    assert before["accuracy"] == pytest.approx(0.1, abs=0.05)  # zero weights: one class
+    for _ in range(3):
+        state = process.next(state, federated).state
+    after = evaluate(process.get_model_weights(state))
+    assert after["accuracy"] > 0.3 and after["loss"] < before["loss"]
+
+
+def test_central_evaluator_matches_evaluate_keras(offline):
+    _, test = offline
+    dataset = data.central_dataset(test)
+    rng = np.random.default_rng(0)
+    weights = [rng.normal(0, 0.05, (784, 10)).astype(np.float32),
+               rng.normal(0, 0.05, 10).astype(np.float32)]
+    evaluate = learning.central_evaluator(dataset)
+    first = evaluate(weights)
+    assert first == pytest.approx(models.evaluate_keras(weights, dataset), rel=1e-5)
+    zeros = evaluate([np.zeros_like(w) for w in weights])  # the model is reused
+    assert zeros["loss"] == pytest.approx(np.log(10), rel=1e-4)
+    assert evaluate(weights) == pytest.approx(first, rel=1e-6)
+
+
+def test_federated_evaluation_weights_clients_by_examples(offline):
+    _, test = offline
+    eval_process = learning.build_federated_evaluation()
+    clients = test.client_ids[:6]
+    rng = np.random.default_rng(1)
+    weights = [rng.normal(0, 0.05, (784, 10)).astype(np.float32),
+               rng.normal(0, 0.05, 10).astype(np.float32)]
+    federated = data.make_federated_data(test, clients, shuffle_buffer=0)
+    result = learning.federated_evaluate(eval_process, weights, federated)
+    # Summing over clients then finalizing = evaluating the union of their examples.
+    union = data.preprocess(_concat(test, clients), batch_size=500, shuffle_buffer=0)
+    central = models.evaluate_keras(weights, union)
+    assert result["num_examples"] == sum(
+        len(list(test.create_tf_dataset_for_client(c))) for c in clients)
+    assert result["accuracy"] == pytest.approx(central["accuracy"], abs=1e-6)
+    assert result["loss"] == pytest.approx(central["loss"], rel=1e-4)
+    # ModelWeights work as well as a list of arrays.
+    import tensorflow_federated as tff
+
+    same = learning.federated_evaluate(
+        eval_process, tff.learning.models.ModelWeights(weights, []), federated)
+    assert same == result
+
+
+def _concat(client_data, client_ids):
+    dataset = client_data.create_tf_dataset_for_client(client_ids[0])
+    for cid in client_ids[1:]:
+        dataset = dataset.concatenate(client_data.create_tf_dataset_for_client(cid))
+    return dataset
