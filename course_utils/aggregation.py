@@ -1,0 +1,602 @@
+"""Aggregation rules for federated learning (notebook 07), in NumPy and in TFF.
+
+How the server combines the clients' models is a choice. This module has:
+
+- NumPy references for checking: `mean_of_models` (simple or weighted mean),
+  `incremental_weighted_average` (a running weighted mean, one client at a time) and
+  `article_simple_average` (a popular but wrong "average" loop, kept to show the bug).
+- The rules as TFF federated computations: `mean_computation` (``tff.federated_mean``
+  with or without weights) and `robust_computation` (all client values to the server,
+  then e.g. a coordinate-wise median or trimmed mean).
+- Training processes built on `course_utils.fedavg.client_update`, one per *method*
+  (`METHODS`): ``simple`` (unweighted mean), ``weighted`` (by number of examples:
+  FedAvg), ``quality`` (by each client's accuracy on a held-out part of its own data),
+  ``hybrid`` (examples x quality) and ``fedsgd`` (one full-batch gradient step per
+  round instead of several local epochs). `build_process(method)` returns a
+  `tff.templates.IterativeProcess` with the course's usual shape::
+
+      initialize: ( -> <kernel, bias>@SERVER)
+      next:       (<kernel, bias>@SERVER, {<x, y>*}@CLIENTS -> <state, metrics>@SERVER)
+
+- `communication(method)`: the bytes that cross the network per client and round,
+  read from the TFF types of what is broadcast and what is uploaded.
+- `run_comparison` and `plot_comparison`: the same rounds, seeds and sampled clients
+  for every method.
+
+Client data. Each client holds out a fraction of its examples (the first ones of its
+shuffled data; 20% by default) and trains on the rest, for every method, so that all
+methods train on the same examples; only ``quality`` and ``hybrid`` use the held-out
+part. The process unbatches the client's dataset and batches it again with its own
+`batch_size`; `local_epochs` passes run over the training part. Give it one pass of
+each client's data (`course_utils.data.preprocess(..., epochs=1)`) and
+`local_epochs=5` for a clean held-out part. With `local_epochs=1` it also accepts data
+that already repeats epochs (as `python -m course_utils train` makes), but the
+held-out examples then also occur among the training examples.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass
+
+import numpy as np
+
+from course_utils import fedavg, models
+from course_utils.algorithms import TrainConfig, register
+
+WEIGHTINGS = ("uniform", "examples", "quality", "hybrid")
+QUALITY_FLOOR = 1e-3  # a client's quality weight is at least this, so weights never all vanish
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    weighting: str             # one of WEIGHTINGS
+    description: str
+    one_step: bool = False     # FedSGD: one full-batch gradient step instead of epochs
+
+
+METHODS = {
+    "simple": Method("simple", "uniform",
+                     "unweighted mean of the client models"),
+    "weighted": Method("weighted", "examples",
+                       "mean weighted by each client's number of training examples (FedAvg)"),
+    "quality": Method("quality", "quality",
+                      "mean weighted by each client's accuracy on its own held-out examples"),
+    "hybrid": Method("hybrid", "hybrid",
+                     "mean weighted by number of examples x held-out accuracy"),
+    "fedsgd": Method("fedsgd", "examples",
+                     "FedSGD: one full-batch gradient step per round, weighted by examples",
+                     one_step=True),
+}
+
+
+# --- NumPy references --------------------------------------------------------------
+
+def _as_model(model) -> list[np.ndarray]:
+    if isinstance(model, np.ndarray) or np.isscalar(model):
+        return [np.asarray(model, np.float64)]
+    return [np.asarray(layer, np.float64) for layer in model]
+
+
+def mean_of_models(client_models, weights=None) -> list[np.ndarray]:
+    """Layer by layer, the (weighted) mean of `client_models` (each a list of arrays).
+
+    Without `weights` every client counts the same (the simple mean); with them, the
+    result is sum_i w_i * model_i / sum_i w_i.
+    """
+    client_models = [_as_model(m) for m in client_models]
+    if not client_models:
+        raise ValueError("No client models to average.")
+    w = np.ones(len(client_models)) if weights is None else np.asarray(weights, np.float64)
+    if w.shape != (len(client_models),):
+        raise ValueError(f"Need one weight per client: {len(client_models)} models, "
+                         f"weights of shape {w.shape}.")
+    if np.any(w < 0) or w.sum() <= 0:
+        raise ValueError("Weights must be non-negative and not all zero.")
+    return [sum(wi * m[layer] for wi, m in zip(w, client_models)) / w.sum()
+            for layer in range(len(client_models[0]))]
+
+
+def article_simple_average(client_models) -> list[np.ndarray]:
+    """The popular snippet's "simple average" loop, which is NOT the mean.
+
+    It adds the clients one at a time and divides *each* pairwise sum by the number of
+    devices, so earlier clients are divided again and again: for three clients it
+    returns (m1 + m2) / 9 + m3 / 3 instead of (m1 + m2 + m3) / 3.
+    """
+    client_models = [_as_model(m) for m in client_models]
+    num_devices = len(client_models)
+    global_model = client_models[0]
+    for model in client_models[1:]:
+        global_model = [(g + m) / num_devices for g, m in zip(global_model, model)]
+    return global_model
+
+
+def incremental_weighted_average(client_models, weights) -> list[np.ndarray]:
+    """A running weighted mean, one client at a time (this formula is correct):
+
+        average <- (average * seen + n_i * model_i) / (seen + n_i);  seen <- seen + n_i
+
+    After the last client it equals `mean_of_models(client_models, weights)`, and the
+    server never holds more than one model and one count.
+    """
+    average, seen = None, 0.0
+    for model, n in zip((_as_model(m) for m in client_models), weights):
+        if average is None:
+            average, seen = model, float(n)
+            continue
+        average = [(a * seen + n * m) / (seen + n) for a, m in zip(average, model)]
+        seen += n
+    if average is None:
+        raise ValueError("No client models to average.")
+    return average
+
+
+def trimmed_mean_reference(values, trim: int) -> np.ndarray:
+    """Coordinate-wise trimmed mean of `values` (shape [clients, ...]): per coordinate,
+    drop the `trim` smallest and `trim` largest client values and average the rest."""
+    values = np.asarray(values, np.float64)
+    n = values.shape[0]
+    if not 0 <= 2 * trim < n:
+        raise ValueError(f"Cannot drop 2 x {trim} of {n} clients and keep any.")
+    return np.sort(values, axis=0)[trim:n - trim].mean(axis=0)
+
+
+# --- what crosses the network ------------------------------------------------------
+
+def type_bytes(type_spec) -> int:
+    """Bytes of one value of a TFF type (tensors of known shape, nested in structures)."""
+    import tensorflow_federated as tff
+
+    if isinstance(type_spec, tff.FederatedType):
+        return type_bytes(type_spec.member)
+    if isinstance(type_spec, tff.TensorType):
+        shape = tuple(type_spec.shape or ())
+        if any(d is None for d in shape):
+            raise ValueError(f"{type_spec} has an unknown size.")
+        return int(np.prod(shape, dtype=np.int64)) * np.dtype(type_spec.dtype).itemsize
+    if isinstance(type_spec, tff.StructType):
+        return sum(type_bytes(member) for member in type_spec)
+    raise TypeError(f"Cannot count the bytes of {type_spec}.")
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Bytes per client per round: `download` (server -> client) and `upload`."""
+    download: int
+    upload: int
+    upload_parts: dict  # name of each uploaded value -> bytes
+
+    @property
+    def per_client(self) -> int:
+        return self.download + self.upload
+
+    def per_round(self, clients: int) -> int:
+        return clients * self.per_client
+
+
+def traffic_of(client_work) -> Traffic:
+    """The traffic of a client computation `(dataset, server_weights) -> outputs`:
+    the server weights come down, every output goes up."""
+    result = client_work.type_signature.result
+    parts = {name: type_bytes(member) for name, member in
+             zip(_names(result), result)}
+    return Traffic(download=type_bytes(client_work.type_signature.parameter[1]),
+                   upload=sum(parts.values()), upload_parts=parts)
+
+
+def _names(struct_type):
+    from tensorflow_federated.python.common_libs import structure
+
+    return [name for name, _ in structure.iter_elements(struct_type)]
+
+
+def communication(method: str = "weighted", **build_kwargs) -> Traffic:
+    """What one client sends and receives per round under `method` (see `Traffic`)."""
+    return traffic_of(build_client_work(method, **build_kwargs))
+
+
+# --- aggregation rules as federated computations ----------------------------------
+
+def mean_computation(value_type, weighted: bool):
+    """`tff.federated_mean` as a computation over client values of `value_type`:
+    ({T}@CLIENTS -> T@SERVER), or with weights ({T}@CLIENTS, {float32}@CLIENTS -> T@SERVER).
+    """
+    import tensorflow_federated as tff
+
+    values = tff.FederatedType(value_type, tff.CLIENTS)
+    if not weighted:
+        @tff.federated_computation(values)
+        def simple_mean(client_values):
+            return tff.federated_mean(client_values)
+        return simple_mean
+
+    @tff.federated_computation(values, tff.FederatedType(np.float32, tff.CLIENTS))
+    def weighted_mean(client_values, client_weights):
+        return tff.federated_mean(client_values, weight=client_weights)
+    return weighted_mean
+
+
+def _stacking_aggregate(client_values, value_type, aggregate_fn):
+    """Inside a federated computation: every client value to the server, stacked on a
+    new first axis ([clients, ...] per tensor), then `aggregate_fn` per tensor.
+
+    `tff.federated_mean` can add values up as they arrive (and under secure
+    aggregation the server only sees the sum); a median or trimmed mean needs all
+    values side by side, so here the accumulator keeps them all.
+    """
+    import tensorflow as tf
+    import tensorflow_federated as tff
+
+    leaves = list(value_type) if isinstance(value_type, tff.StructType) else [value_type]
+    is_struct = isinstance(value_type, tff.StructType)
+    stacked_type = [tff.TensorType(t.dtype, [None, *t.shape]) for t in leaves]
+    if not is_struct:
+        stacked_type = stacked_type[0]
+
+    def as_list(x):
+        return list(x) if is_struct else [x]
+
+    def like_value(tensors):
+        return tensors if is_struct else tensors[0]
+
+    @tff.tensorflow.computation
+    def zero():
+        return like_value([tf.zeros([0, *t.shape], t.dtype) for t in leaves])
+
+    @tff.tensorflow.computation(stacked_type, value_type)
+    def accumulate(stack, value):
+        return like_value([tf.concat([s, v[tf.newaxis]], axis=0)
+                           for s, v in zip(as_list(stack), as_list(value))])
+
+    @tff.tensorflow.computation(stacked_type, stacked_type)
+    def merge(a, b):
+        return like_value([tf.concat([x, y], axis=0) for x, y in zip(as_list(a), as_list(b))])
+
+    @tff.tensorflow.computation(stacked_type)
+    def report(stack):
+        return like_value([tf.cast(aggregate_fn(s), s.dtype) for s in as_list(stack)])
+
+    return tff.federated_aggregate(client_values, zero(), accumulate, merge, report)
+
+
+def robust_computation(value_type, aggregate_fn):
+    """({T}@CLIENTS -> T@SERVER): `aggregate_fn(stacked)` per tensor of T, where
+    `stacked` holds the clients' values along axis 0 (a TensorFlow function, e.g. a
+    coordinate-wise median or trimmed mean)."""
+    import tensorflow_federated as tff
+
+    @tff.federated_computation(tff.FederatedType(value_type, tff.CLIENTS))
+    def robust_aggregate(client_values):
+        return _stacking_aggregate(client_values, value_type, aggregate_fn)
+    return robust_aggregate
+
+
+# --- client work -------------------------------------------------------------------
+
+def split_holdout(dataset, holdout_fraction: float):
+    """Unbatch a client's dataset into (training examples, held-out examples, number
+    of training examples, number of held-out examples).
+
+    The held-out part is the first floor(n * fraction) examples (at least 1 when the
+    fraction is positive, and always leaving at least 1 for training when n >= 2).
+    """
+    import tensorflow as tf
+
+    examples = dataset.unbatch()
+    n = examples.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1)
+    if holdout_fraction > 0:
+        k = tf.cast(tf.floor(tf.cast(n, tf.float64) * holdout_fraction), tf.int64)
+        k = tf.minimum(tf.maximum(k, 1), tf.maximum(n - 1, 0))
+    else:
+        k = tf.constant(0, tf.int64)
+    return examples.skip(k), examples.take(k), n - k, k
+
+
+def _holdout_accuracy(model, holdout, num_holdout):
+    import tensorflow as tf
+
+    def count(correct, batch):
+        labels = tf.reshape(tf.cast(batch["y"], tf.int64), [-1])
+        predicted = tf.argmax(model(batch["x"], training=False), axis=1)
+        return correct + tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.float32))
+
+    batch = tf.maximum(num_holdout, 1)
+    correct = holdout.batch(batch).reduce(tf.constant(0.0), count)
+    return correct / tf.cast(batch, tf.float32)
+
+
+def build_client_work(method: str = "weighted", *, local_epochs: int = 5,
+                      batch_size: int = 20, client_learning_rate: float = 0.3,
+                      holdout_fraction: float = 0.2, model_fn=models.create_keras_model,
+                      element_spec=None):
+    """The client's part of a round under `method`, as a TFF computation.
+
+    (dataset, server_weights) -> <weights, [weight,] metrics, num_examples>: the trained
+    model, the aggregation weight (none for ``simple``), the client's training
+    metrics and its number of training examples (to average the metrics).
+    """
+    import tensorflow as tf
+    import tensorflow_federated as tff
+
+    spec = _method(method)
+    element_spec = element_spec or models.input_spec()
+    weights_type = tff.types.tensorflow_to_type(
+        [tf.TensorSpec(v.shape, v.dtype) for v in model_fn().trainable_variables])
+    data_type = tff.SequenceType(tff.types.tensorflow_to_type(element_spec))
+    epochs = 1 if spec.one_step else local_epochs
+
+    @tff.tensorflow.computation(data_type, weights_type)
+    def client_work(dataset, server_weights):
+        model = model_fn()
+        train, holdout, num_train, num_holdout = split_holdout(dataset, holdout_fraction)
+        batch = tf.maximum(num_train, 1) if spec.one_step else batch_size
+        weights, totals = fedavg.client_update(
+            model, train.batch(batch).repeat(epochs), server_weights, client_learning_rate)
+        quality = _holdout_accuracy(model, holdout, num_holdout)
+        n_train = tf.cast(num_train, tf.float32)
+        seen = tf.maximum(totals["num_examples"], 1.0)
+        output = collections.OrderedDict(weights=weights)
+        if spec.weighting == "examples":
+            output["weight"] = n_train
+        elif spec.weighting == "quality":
+            output["weight"] = tf.maximum(quality, QUALITY_FLOOR)
+        elif spec.weighting == "hybrid":
+            output["weight"] = n_train * tf.maximum(quality, QUALITY_FLOOR)
+        output["metrics"] = collections.OrderedDict(
+            loss=totals["loss_sum"] / seen, accuracy=totals["correct"] / seen,
+            holdout_accuracy=quality)
+        output["num_examples"] = n_train
+        return output
+
+    return client_work
+
+
+def _method(name: str) -> Method:
+    if name not in METHODS:
+        raise ValueError(f"Unknown method {name!r}; choose one of {', '.join(METHODS)}.")
+    return METHODS[name]
+
+
+# --- processes ---------------------------------------------------------------------
+
+def _initial_weights_fn(model_fn):
+    import tensorflow as tf
+    import tensorflow_federated as tff
+
+    @tff.tensorflow.computation
+    def initial_weights():
+        return [tf.identity(v) for v in model_fn().trainable_variables]
+    return initial_weights
+
+
+def build_process(method: str = "weighted", *, local_epochs: int = 5, batch_size: int = 20,
+                  client_learning_rate: float = 0.3, holdout_fraction: float = 0.2,
+                  model_fn=models.create_keras_model, element_spec=None):
+    """A `tff.templates.IterativeProcess` that trains with `method` (see `METHODS`).
+
+    Each round: broadcast the server model; each client trains (`build_client_work`);
+    the server adopts the mean of the client models, weighted as the method says.
+    `next` returns (new weights, metrics{loss, accuracy, holdout_accuracy}).
+    """
+    import tensorflow_federated as tff
+
+    spec = _method(method)
+    client_work = build_client_work(
+        method, local_epochs=local_epochs, batch_size=batch_size,
+        client_learning_rate=client_learning_rate, holdout_fraction=holdout_fraction,
+        model_fn=model_fn, element_spec=element_spec)
+    data_type, weights_type = client_work.type_signature.parameter
+    initial_weights = _initial_weights_fn(model_fn)
+
+    @tff.federated_computation
+    def initialize_fn():
+        return tff.federated_eval(initial_weights, tff.SERVER)
+
+    @tff.federated_computation(tff.FederatedType(weights_type, tff.SERVER),
+                               tff.FederatedType(data_type, tff.CLIENTS))
+    def next_fn(server_weights, federated_dataset):
+        outputs = tff.federated_map(
+            client_work, (federated_dataset, tff.federated_broadcast(server_weights)))
+        if spec.weighting == "uniform":
+            new_weights = tff.federated_mean(outputs.weights)
+        else:
+            new_weights = tff.federated_mean(outputs.weights, weight=outputs.weight)
+        metrics = tff.federated_mean(outputs.metrics, weight=outputs.num_examples)
+        return new_weights, metrics
+
+    return tff.templates.IterativeProcess(initialize_fn, next_fn)
+
+
+def build_robust_process(aggregate_fn, *, local_epochs: int = 5, batch_size: int = 20,
+                         client_learning_rate: float = 0.3, holdout_fraction: float = 0.2,
+                         model_fn=models.create_keras_model, element_spec=None):
+    """Like `build_process("simple")`, but the server aggregates with
+    `aggregate_fn(stacked)` (per weight tensor, clients along axis 0), and each client
+    scales its update by a factor it is given, to simulate corrupted clients:
+
+        next: (<weights>@SERVER, {<x, y>*}@CLIENTS, {float32}@CLIENTS -> <state, metrics>)
+
+    A client with factor s sends server + s * (its model - server): 1.0 is honest.
+    Use `WithCorruptedClients` to run it with `course_utils.training.run_training`.
+    """
+    import tensorflow_federated as tff
+
+    client_work = build_client_work(
+        "simple", local_epochs=local_epochs, batch_size=batch_size,
+        client_learning_rate=client_learning_rate, holdout_fraction=holdout_fraction,
+        model_fn=model_fn, element_spec=element_spec)
+    data_type, weights_type = client_work.type_signature.parameter
+    initial_weights = _initial_weights_fn(model_fn)
+
+    @tff.tensorflow.computation(weights_type, weights_type, np.float32)
+    def scale_update(client_weights, server_weights, factor):
+        return [s + factor * (c - s) for c, s in zip(client_weights, server_weights)]
+
+    @tff.federated_computation
+    def initialize_fn():
+        return tff.federated_eval(initial_weights, tff.SERVER)
+
+    @tff.federated_computation(tff.FederatedType(weights_type, tff.SERVER),
+                               tff.FederatedType(data_type, tff.CLIENTS),
+                               tff.FederatedType(np.float32, tff.CLIENTS))
+    def next_fn(server_weights, federated_dataset, update_factor):
+        weights_at_clients = tff.federated_broadcast(server_weights)
+        outputs = tff.federated_map(client_work, (federated_dataset, weights_at_clients))
+        sent = tff.federated_map(scale_update,
+                                 (outputs.weights, weights_at_clients, update_factor))
+        new_weights = _stacking_aggregate(sent, weights_type, aggregate_fn)
+        metrics = tff.federated_mean(outputs.metrics, weight=outputs.num_examples)
+        return new_weights, metrics
+
+    return tff.templates.IterativeProcess(initialize_fn, next_fn)
+
+
+class WithCorruptedClients:
+    """A robust process (see `build_robust_process`) with the usual two-argument
+    `next(state, federated_data)`: in every round the first `num_corrupted` clients
+    of `federated_data` scale their update by `factor`, the others send it as is."""
+
+    def __init__(self, process, num_corrupted: int, factor: float = -10.0):
+        self.process, self.num_corrupted, self.factor = process, num_corrupted, factor
+
+    def initialize(self):
+        return self.process.initialize()
+
+    def next(self, state, federated_data):
+        factors = [np.float32(self.factor if i < self.num_corrupted else 1.0)
+                   for i in range(len(federated_data))]
+        return self.process.next(state, federated_data, factors)
+
+
+def tf_mean(stacked):
+    """The plain mean over clients (axis 0), for `build_robust_process`."""
+    import tensorflow as tf
+
+    return tf.reduce_mean(stacked, axis=0)
+
+
+# --- evaluation and experiments ----------------------------------------------------
+
+def dataset_arrays(dataset) -> tuple[np.ndarray, np.ndarray]:
+    """A batched (x, y) dataset as two NumPy arrays: x [n, 784] and y [n]."""
+    xs, ys = [], []
+    for batch in dataset.as_numpy_iterator():
+        xs.append(batch["x"])
+        ys.append(batch["y"].reshape(-1))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def linear_evaluator(x: np.ndarray, y: np.ndarray):
+    """`evaluate(weights) -> {"loss", "accuracy"}` for the course's one-layer softmax
+    model, computed with NumPy (the same numbers as `models.evaluate_keras`, much
+    faster, so it can run after every round)."""
+    x = np.asarray(x, np.float32)
+    y = np.asarray(y).reshape(-1)
+
+    def evaluate(weights):
+        kernel, bias = (np.asarray(w, np.float32) for w in weights)
+        logits = x @ kernel + bias
+        logits -= logits.max(axis=1, keepdims=True)
+        log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        return {"loss": float(-log_probs[np.arange(len(y)), y].mean()),
+                "accuracy": float((logits.argmax(axis=1) == y).mean())}
+    return evaluate
+
+
+def run_comparison(processes: dict, client_data, client_ids, *, rounds: int,
+                   clients_per_round: int = 10, seed: int = 0, evaluate=None,
+                   batch_size: int = 20, progress: bool = True,
+                   description: str = "methods") -> dict:
+    """Train every process in `processes` (name -> process) on equal terms: the same
+    clients sampled for round r (`data.sample_clients(..., r, seed)`), the same
+    shuffled data, the same number of rounds. Returns name -> history (the rows of
+    `course_utils.training.run_training`)."""
+    from tqdm.auto import tqdm
+
+    from course_utils import data, training
+
+    cache = {}
+
+    def data_for_round(round_num):
+        if round_num not in cache:
+            ids = data.sample_clients(client_ids, clients_per_round, round_num, seed)
+            cache[round_num] = data.make_federated_data(
+                client_data, ids, epochs=1, batch_size=batch_size, seed=seed)
+        return cache[round_num]
+
+    histories = {}
+    bar = tqdm(processes.items(), desc=description, disable=not progress, unit="method")
+    for name, process in bar:
+        bar.set_postfix(method=name)
+        _, histories[name] = training.run_training(process, rounds, data_for_round,
+                                                   evaluate=evaluate, progress=False)
+    return histories
+
+
+def plot_comparison(results: dict, metric: str = "eval_accuracy", title: str | None = None,
+                    ylabel: str = "test accuracy"):
+    """One panel per scenario (`results`: scenario -> method -> history), one line
+    per method, `metric` per round. Returns the matplotlib figure (a notebook shows
+    it when it is a cell's last value)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.2 * len(results), 3.3))
+    axes = fig.subplots(1, len(results), sharey=True, squeeze=False)
+    for ax, (scenario, histories) in zip(axes[0], results.items()):
+        for method, history in histories.items():
+            ax.plot([row["round"] for row in history], [row[metric] for row in history],
+                    marker="o", markersize=3, label=method)
+        ax.set_title(scenario)
+        ax.set_xlabel("round")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][-1].legend(fontsize=8, loc="lower right")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def final_table(results: dict, traffic: dict, clients_per_round: int, rounds: int,
+                metric: str = "eval_accuracy") -> str:
+    """A Markdown table: final `metric` per scenario and method, and megabytes sent
+    over the network in all rounds (`traffic`: method -> Traffic)."""
+    scenarios = list(results)
+    methods = list(next(iter(results.values())))
+    lines = ["| method | " + " | ".join(scenarios) + " | MB per round | MB in total |",
+             "|---" * (len(scenarios) + 3) + "|"]
+    for method in methods:
+        per_round = traffic[method].per_round(clients_per_round)
+        cells = [f"{results[s][method][-1][metric]:.3f}" for s in scenarios]
+        lines.append(f"| {method} | " + " | ".join(cells)
+                     + f" | {per_round / 1e6:.3f} | {per_round * rounds / 1e6:.2f} |")
+    return "\n".join(lines)
+
+
+# --- `python -m course_utils train --algorithm agg-...` ----------------------------
+
+def process_from_config(method: str, config: TrainConfig):
+    """`build_process(method)` with the hyperparameters of a `TrainConfig`.
+
+    `config.extra` may set ``local_epochs`` (default 1: the client data is taken to
+    repeat its epochs already, as the train command prepares it) and
+    ``holdout_fraction``.
+    """
+    return build_process(method, local_epochs=int(config.extra.get("local_epochs", 1)),
+                         batch_size=config.batch_size,
+                         client_learning_rate=config.client_learning_rate,
+                         holdout_fraction=float(config.extra.get("holdout_fraction", 0.2)))
+
+
+def _register_methods():
+    names = {"simple": "agg-simple", "weighted": "agg-weighted", "quality": "agg-quality",
+             "hybrid": "agg-hybrid", "fedsgd": "fedsgd"}
+    for method, algorithm in names.items():
+        def build(config, method=method):
+            return process_from_config(method, config)
+        register(algorithm, f"{METHODS[method].description} (notebook 07)")(build)
+
+
+_register_methods()

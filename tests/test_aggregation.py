@@ -1,0 +1,314 @@
+"""course_utils.aggregation and course_utils.partitions against NumPy references."""
+
+import collections
+
+import numpy as np
+import pytest
+
+import course_utils  # noqa: F401  (installs the worker-safe TFF context)
+from course_utils import aggregation as agg
+from course_utils import partitions
+
+# Three small known client models: [kernel 2x2, bias 2], and their example counts.
+MODELS = [
+    [np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([1.0, -1.0])],
+    [np.array([[5.0, 6.0], [7.0, 8.0]]), np.array([0.0, 3.0])],
+    [np.array([[-3.0, 0.0], [2.0, 9.0]]), np.array([2.0, 1.0])],
+]
+COUNTS = [10.0, 30.0, 60.0]
+
+
+def close(a, b):
+    return all(np.allclose(x, y) for x, y in zip(a, b)) and len(a) == len(b)
+
+
+# --- NumPy references --------------------------------------------------------------
+
+def test_simple_mean_is_the_layerwise_mean():
+    expected = [np.mean([m[i] for m in MODELS], axis=0) for i in range(2)]
+    assert close(agg.mean_of_models(MODELS), expected)
+
+
+def test_weighted_mean_matches_numpy_average():
+    expected = [np.average([m[i] for m in MODELS], axis=0, weights=COUNTS) for i in range(2)]
+    assert close(agg.mean_of_models(MODELS, COUNTS), expected)
+
+
+def test_weighted_mean_rejects_bad_weights():
+    with pytest.raises(ValueError, match="one weight per client"):
+        agg.mean_of_models(MODELS, [1.0, 2.0])
+    with pytest.raises(ValueError, match="not all zero"):
+        agg.mean_of_models(MODELS, [0.0, 0.0, 0.0])
+
+
+def test_article_loop_is_not_the_mean():
+    m1, m2, m3 = (m[0] for m in MODELS)
+    article = agg.article_simple_average(MODELS)
+    assert np.allclose(article[0], (m1 + m2) / 9 + m3 / 3)
+    assert not np.allclose(article[0], agg.mean_of_models(MODELS)[0])
+    # scalar "models" too: clients 1, 2, 3 average to 2, the loop gives 4/3
+    assert np.isclose(agg.article_simple_average([1.0, 2.0, 3.0])[0], 4 / 3)
+    assert np.isclose(agg.mean_of_models([1.0, 2.0, 3.0])[0], 2.0)
+
+
+def test_incremental_weighted_average_equals_weighted_mean():
+    assert close(agg.incremental_weighted_average(MODELS, COUNTS),
+                 agg.mean_of_models(MODELS, COUNTS))
+    rng = np.random.default_rng(0)
+    models = [[rng.normal(size=(3, 2)), rng.normal(size=2)] for _ in range(7)]
+    weights = rng.integers(1, 100, size=7)
+    assert close(agg.incremental_weighted_average(models, weights),
+                 agg.mean_of_models(models, weights))
+
+
+def test_trimmed_mean_reference():
+    values = np.array([[1.0, 10.0], [2.0, -50.0], [100.0, 0.0], [3.0, 1.0], [-9.0, 2.0]])
+    assert np.allclose(agg.trimmed_mean_reference(values, 1), [2.0, 1.0])
+    assert np.allclose(agg.trimmed_mean_reference(values, 0), values.mean(axis=0))
+    assert np.allclose(agg.trimmed_mean_reference(values, 2), np.median(values, axis=0))
+    with pytest.raises(ValueError):
+        agg.trimmed_mean_reference(values, 3)
+
+
+# --- bytes -------------------------------------------------------------------------
+
+def test_type_bytes():
+    import tensorflow_federated as tff
+
+    assert agg.type_bytes(tff.TensorType(np.float32, [784, 10])) == 31_360
+    assert agg.type_bytes(tff.StructType([tff.TensorType(np.float32, [784, 10]),
+                                          tff.TensorType(np.float32, [10])])) == 31_400
+    assert agg.type_bytes(tff.TensorType(np.float64)) == 8
+    with pytest.raises(ValueError, match="unknown size"):
+        agg.type_bytes(tff.TensorType(np.float32, [None, 3]))
+
+
+def test_communication_per_method():
+    simple, weighted, fedsgd = (agg.communication(m) for m in ("simple", "weighted", "fedsgd"))
+    assert simple.download == weighted.download == 31_400
+    assert simple.upload_parts == {"weights": 31_400, "metrics": 12, "num_examples": 4}
+    assert weighted.upload_parts["weight"] == 4
+    assert weighted.upload == simple.upload + 4 == fedsgd.upload
+    assert weighted.per_round(10) == 10 * (31_400 + 31_420)
+
+
+# --- federated computations --------------------------------------------------------
+
+def _tff_model_type():
+    import tensorflow_federated as tff
+
+    return tff.StructWithPythonType(
+        [tff.TensorType(np.float32, [2, 2]), tff.TensorType(np.float32, [2])], list)
+
+
+def _f32(models):
+    return [[np.asarray(layer, np.float32) for layer in m] for m in models]
+
+
+def test_mean_computations_match_numpy():
+    simple = agg.mean_computation(_tff_model_type(), weighted=False)
+    weighted = agg.mean_computation(_tff_model_type(), weighted=True)
+    assert str(simple.type_signature) == (
+        "({<float32[2,2],float32[2]>}@CLIENTS -> <float32[2,2],float32[2]>@SERVER)")
+    assert close(simple(_f32(MODELS)), agg.mean_of_models(MODELS))
+    assert close(weighted(_f32(MODELS), [np.float32(c) for c in COUNTS]),
+                 agg.mean_of_models(MODELS, COUNTS))
+
+
+def test_robust_computation_matches_numpy_trimmed_mean():
+    import tensorflow as tf
+
+    def trimmed(values, trim=1):
+        n = tf.shape(values)[0]
+        return tf.reduce_mean(tf.sort(values, axis=0)[trim:n - trim], axis=0)
+
+    rng = np.random.default_rng(1)
+    models = [[rng.normal(size=(2, 2)), rng.normal(size=2)] for _ in range(5)]
+    models[2][0][0, 0] = 1e6
+    robust = agg.robust_computation(_tff_model_type(), trimmed)
+    result = robust(_f32(models))
+    for layer in range(2):
+        stacked = np.stack([m[layer] for m in models])
+        assert np.allclose(result[layer], agg.trimmed_mean_reference(stacked, 1), atol=1e-5)
+
+
+# --- client work and processes on small hand-made data ------------------------------
+
+def _client_dataset(n, seed):
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(size=(n, 784)).astype(np.float32)
+    y = rng.integers(0, 10, size=(n, 1)).astype(np.int32)
+    return tf.data.Dataset.from_tensor_slices(collections.OrderedDict(x=x, y=y)).batch(7)
+
+
+def _arrays(dataset):
+    x = np.concatenate([b["x"] for b in dataset.as_numpy_iterator()])
+    y = np.concatenate([b["y"] for b in dataset.as_numpy_iterator()]).reshape(-1)
+    return x, y
+
+
+def test_split_holdout_counts_and_disjoint_parts():
+    import tensorflow as tf
+
+    dataset = _client_dataset(23, 0)
+    train, holdout, num_train, num_holdout = agg.split_holdout(dataset, 0.2)
+    assert (int(num_train), int(num_holdout)) == (19, 4)
+    x, _ = _arrays(dataset)
+    held = np.stack([e["x"] for e in holdout.as_numpy_iterator()])
+    kept = np.stack([e["x"] for e in train.as_numpy_iterator()])
+    assert np.array_equal(held, x[:4]) and np.array_equal(kept, x[4:])
+    tiny = tf.data.Dataset.from_tensor_slices(
+        collections.OrderedDict(x=np.zeros((2, 784), np.float32),
+                                y=np.zeros((2, 1), np.int32))).batch(5)
+    assert [int(v) for v in agg.split_holdout(tiny, 0.2)[2:]] == [1, 1]
+
+
+@pytest.fixture(scope="module")
+def client_datasets():
+    return [_client_dataset(n, seed) for seed, n in enumerate([12, 30, 47])]
+
+
+@pytest.mark.parametrize("method", ["simple", "weighted", "quality", "hybrid"])
+def test_process_aggregates_client_models_as_the_method_says(method, client_datasets):
+    work = agg.build_client_work(method, local_epochs=2, batch_size=5)
+    process = agg.build_process(method, local_epochs=2, batch_size=5)
+    state = process.initialize()
+    outputs = [work(ds, state) for ds in client_datasets]
+    weights = None if method == "simple" else [float(o["weight"]) for o in outputs]
+    if method in ("quality", "hybrid"):
+        quality = [max(float(o["metrics"]["holdout_accuracy"]), agg.QUALITY_FLOOR)
+                   for o in outputs]
+        counts = [float(o["num_examples"]) for o in outputs]
+        expected_weights = quality if method == "quality" else np.multiply(counts, quality)
+        assert np.allclose(weights, expected_weights)
+    if method == "weighted":
+        assert weights == [10.0, 24.0, 38.0]  # 80% of 12, 30, 47 (rounded down held out)
+    new_state, metrics = process.next(state, client_datasets)
+    expected = agg.mean_of_models([o["weights"] for o in outputs], weights)
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(new_state, expected))
+    assert set(metrics) == {"loss", "accuracy", "holdout_accuracy"}
+
+
+def test_fedsgd_client_takes_one_full_batch_gradient_step(client_datasets):
+    lr = 0.5
+    work = agg.build_client_work("fedsgd", client_learning_rate=lr, holdout_fraction=0.0)
+    zeros = [np.zeros((784, 10), np.float32), np.zeros(10, np.float32)]
+    kernel, bias = work(client_datasets[1], zeros)["weights"]
+    x, y = _arrays(client_datasets[1])
+    probs = np.full((len(y), 10), 0.1)          # softmax of zero logits
+    error = probs - np.eye(10)[y]               # d loss / d logits, per example
+    assert np.allclose(kernel, -lr * x.T @ error / len(y), atol=1e-6)
+    assert np.allclose(bias, -lr * error.mean(axis=0), atol=1e-6)
+
+
+def test_robust_process_with_mean_and_honest_clients_equals_simple(client_datasets):
+    simple = agg.build_process("simple", local_epochs=1, batch_size=5)
+    robust = agg.WithCorruptedClients(
+        agg.build_robust_process(agg.tf_mean, local_epochs=1, batch_size=5), 0)
+    s1, _ = simple.next(simple.initialize(), client_datasets)
+    s2, _ = robust.next(robust.initialize(), client_datasets)
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(s1, s2))
+    # one corrupted client with factor -10: the mean moves, far from the honest one
+    attacked = agg.WithCorruptedClients(robust.process, 1, factor=-10.0)
+    s3, _ = attacked.next(attacked.initialize(), client_datasets)
+    assert not np.allclose(s1[0], s3[0], atol=1e-3)
+
+
+def test_linear_evaluator_matches_keras(client_datasets):
+    from course_utils import models
+
+    rng = np.random.default_rng(3)
+    weights = [rng.normal(size=(784, 10)).astype(np.float32) * 0.01,
+               rng.normal(size=10).astype(np.float32)]
+    x, y = _arrays(client_datasets[2])
+    ours = agg.linear_evaluator(x, y)(weights)
+    keras = models.evaluate_keras(weights, client_datasets[2])
+    assert ours["accuracy"] == pytest.approx(keras["accuracy"], abs=1e-6)
+    assert ours["loss"] == pytest.approx(keras["loss"], rel=1e-4)
+
+
+# --- registry ----------------------------------------------------------------------
+
+def test_methods_are_registered_and_build_from_a_train_config(client_datasets):
+    from course_utils import algorithms
+
+    available = algorithms.available()
+    for name in ("agg-simple", "agg-weighted", "agg-quality", "agg-hybrid", "fedsgd"):
+        assert name in available and "notebook 07" in available[name].description
+    config = algorithms.TrainConfig(batch_size=5, extra={"local_epochs": 2})
+    process = algorithms.get("agg-hybrid").build(config)
+    state, metrics = process.next(process.initialize(), client_datasets)
+    assert [np.shape(w) for w in state] == [(784, 10), (10,)]
+    assert 0.0 <= metrics["accuracy"] <= 1.0
+
+
+# --- partitions --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def writer_arrays(offline_dir):
+    from course_utils import data
+
+    train, _ = data.load_emnist(data=str(offline_dir), verbose=False)
+    ids = train.client_ids[:12]
+    return train, ids, partitions.client_arrays(train, ids)
+
+
+def test_client_arrays_match_the_client_datasets(writer_arrays):
+    train, ids, arrays = writer_arrays
+    assert list(arrays) == ids
+    for cid in ids[:3]:
+        examples = list(train.create_tf_dataset_for_client(cid).as_numpy_iterator())
+        assert np.array_equal(arrays[cid]["label"], [e["label"] for e in examples])
+        assert np.array_equal(arrays[cid]["pixels"], np.stack([e["pixels"] for e in examples]))
+
+
+def _rows(arrays):
+    labels = np.concatenate([a["label"] for a in arrays.values()])
+    pixels = np.concatenate([a["pixels"] for a in arrays.values()]).reshape(len(labels), -1)
+    order = np.lexsort(np.column_stack([labels, pixels]).T)
+    return labels[order], pixels[order]
+
+
+def test_iid_partition_keeps_ids_sizes_and_examples(writer_arrays):
+    _, _, arrays = writer_arrays
+    iid = partitions.iid_partition(arrays, seed=0)
+    assert partitions.sizes(iid) == partitions.sizes(arrays)
+    for a, b in zip(_rows(arrays), _rows(iid)):
+        assert np.array_equal(a, b)
+    assert partitions.label_skew(iid) < partitions.label_skew(arrays)
+    assert partitions.iid_partition(arrays, seed=0)[next(iter(arrays))]["label"].tolist() == \
+        iid[next(iter(arrays))]["label"].tolist()
+
+
+def test_unequal_partition_keeps_subsets_of_each_writer(writer_arrays):
+    _, _, arrays = writer_arrays
+    unequal = partitions.unequal_partition(arrays, seed=0, smallest_fraction=0.05,
+                                           min_examples=5)
+    before, after = partitions.sizes(arrays), partitions.sizes(unequal)
+    assert list(after) == list(before)
+    assert all(min(5, before[c]) <= after[c] <= before[c] for c in before)
+    assert max(after.values()) / min(after.values()) > max(before.values()) / min(before.values())
+    for cid in list(arrays)[:4]:
+        mine = {p.tobytes() for p in arrays[cid]["pixels"]}
+        assert all(p.tobytes() in mine for p in unequal[cid]["pixels"])
+    with pytest.raises(ValueError):
+        partitions.unequal_partition(arrays, smallest_fraction=0.0)
+
+
+def test_as_client_data_behaves_like_the_original(writer_arrays):
+    from course_utils import data
+
+    train, ids, arrays = writer_arrays
+    client_data = partitions.as_client_data(arrays)
+    assert client_data.client_ids == ids
+    assert client_data.element_type_structure == train.element_type_structure
+    ours = next(iter(data.make_federated_data(client_data, ids[:1])[0]))
+    theirs = next(iter(data.make_federated_data(train, ids[:1])[0]))
+    assert np.array_equal(ours["x"], theirs["x"]) and np.array_equal(ours["y"], theirs["y"])
+    total = sum(1 for _ in client_data.create_tf_dataset_from_all_clients())
+    assert total == sum(partitions.sizes(arrays).values())
+    assert partitions.client_arrays(client_data, ids[:2])[ids[1]]["label"].tolist() == \
+        arrays[ids[1]]["label"].tolist()
+    assert "12 clients" in partitions.describe(arrays)
