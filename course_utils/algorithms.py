@@ -27,6 +27,9 @@ class TrainConfig:
     server_learning_rate: float = 1.0
     invert: bool = True
     extra: dict = field(default_factory=dict)  # algorithm-specific options
+    # True: the same first clients every round (the original tutorial); False: a fresh
+    # seeded sample per round (course_utils.experiment.federated_data_for_round).
+    fixed_clients: bool = False
 
 
 @dataclass(frozen=True)

@@ -44,18 +44,22 @@ def client_update(model, dataset, server_weights, learning_rate):
         gradients = tape.gradient(loss, weights)
         for variable, gradient in zip(weights, gradients):
             variable.assign_sub(learning_rate * gradient)
-        return _add_batch_metrics(totals, loss, batch["y"], predictions)
+        return add_batch_metrics(totals, loss, batch["y"], predictions)
 
-    totals = dataset.reduce(_zero_metrics(), train_on_batch)
+    totals = dataset.reduce(zero_metrics(), train_on_batch)
     return [tf.identity(w) for w in weights], totals
 
 
-def _zero_metrics():
+# --- bookkeeping: the clients' training loss and accuracy ---------------------------
+
+def zero_metrics():
+    """Running totals a client starts from: summed loss, correct predictions, examples."""
     return collections.OrderedDict(loss_sum=tf.constant(0.0), correct=tf.constant(0.0),
                                    num_examples=tf.constant(0.0))
 
 
-def _add_batch_metrics(totals, loss, labels, predictions):
+def add_batch_metrics(totals, loss, labels, predictions):
+    """`totals` plus one batch (its mean `loss`, true `labels`, predicted probabilities)."""
     labels = tf.reshape(tf.cast(labels, tf.int64), [-1])
     n = tf.cast(tf.shape(labels)[0], tf.float32)
     hits = tf.cast(tf.equal(tf.argmax(predictions, axis=1), labels), tf.float32)
@@ -97,7 +101,7 @@ def build_fedavg_process(client_learning_rate: float = 0.3,
     def client_update_fn(dataset, server_weights):
         weights, totals = client_update(model_fn(), dataset, server_weights,
                                         client_learning_rate)
-        return weights, _finalize_metrics(totals), totals["num_examples"]
+        return weights, finalize_metrics(totals), totals["num_examples"]
 
     @tff.tensorflow.computation(weights_type)
     def server_update_fn(mean_client_weights):
@@ -122,7 +126,37 @@ def build_fedavg_process(client_learning_rate: float = 0.3,
     return tff.templates.IterativeProcess(initialize_fn, next_fn)
 
 
-def _finalize_metrics(totals):
+def finalize_metrics(totals):
+    """Mean loss and accuracy from a client's totals (0 for a client with no examples)."""
     n = tf.maximum(totals["num_examples"], 1.0)
     return collections.OrderedDict(loss=totals["loss_sum"] / n,
                                    accuracy=totals["correct"] / n)
+
+
+# Older private names, kept for code written against them.
+_zero_metrics, _add_batch_metrics, _finalize_metrics = (
+    zero_metrics, add_batch_metrics, finalize_metrics)
+
+
+# --- comparing models -----------------------------------------------------------------
+
+def max_weight_difference(weights_a, weights_b) -> float:
+    """The largest absolute difference between two models' weights.
+
+    Accepts lists of arrays/tensors or `tff.learning.models.ModelWeights` (its
+    trainable part is compared). Raises ValueError if the shapes do not match.
+    """
+    import numpy as np
+
+    a = [np.asarray(w) for w in getattr(weights_a, "trainable", weights_a)]
+    b = [np.asarray(w) for w in getattr(weights_b, "trainable", weights_b)]
+    if [w.shape for w in a] != [w.shape for w in b]:
+        raise ValueError(f"The models have different shapes: {[w.shape for w in a]} "
+                         f"vs {[w.shape for w in b]}.")
+    return max((float(np.max(np.abs(x - y))) if x.size else 0.0 for x, y in zip(a, b)),
+               default=0.0)
+
+
+def same_weights(weights_a, weights_b, atol: float = 1e-5) -> bool:
+    """True when the two models' weights agree to `atol` (float tolerance)."""
+    return max_weight_difference(weights_a, weights_b) <= atol

@@ -1,0 +1,118 @@
+"""One training run from start to finish: what `python -m course_utils train` does.
+
+    config -> data -> process -> rounds (with progress) -> central evaluation
+
+`run_experiment` is the same code the notebooks use (`data.sample_clients`,
+`data.make_federated_data`, `training.run_training`, a Keras evaluation on one split),
+so a terminal run and a notebook run with the same settings train the same model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+from course_utils import algorithms, data, training
+from course_utils.algorithms import TrainConfig
+
+DEFAULT_TRAIN_SPLIT = "digits_only_train"
+DEFAULT_EVAL_SPLIT = "digits_only_test"
+
+
+class ExperimentError(ValueError):
+    """The run's arguments cannot work (e.g. more clients per round than exist)."""
+
+
+def federated_data_for_round(client_data, config: TrainConfig):
+    """`data_for_round(r)`: the client datasets of round r as the course builds them.
+
+    A fresh sample of `config.clients_per_round` clients every round
+    (`data.sample_clients`, seeded by `config.seed` and the round number), or the same
+    first clients every round with `config.fixed_clients` (as the original tutorial);
+    each preprocessed with the config's epochs, batch size and pixel inversion.
+    """
+    ids = list(client_data.client_ids)
+    if not 0 < config.clients_per_round <= len(ids):
+        raise ExperimentError(f"--clients-per-round must be between 1 and {len(ids)} (the "
+                              f"number of clients), got {config.clients_per_round}.")
+
+    def data_for_round(round_num: int) -> list:
+        if config.fixed_clients:
+            clients = data.fixed_clients(ids, config.clients_per_round)
+        else:
+            clients = data.sample_clients(ids, config.clients_per_round, round_num,
+                                          config.seed)
+        return data.make_federated_data(
+            client_data, clients, epochs=config.epochs, batch_size=config.batch_size,
+            seed=config.seed, invert=config.invert)
+
+    return data_for_round
+
+
+def evaluation_dataset(split: str, data_arg=None, invert: bool = True):
+    """All examples of one split of the source's SQLite file, batched for Keras."""
+    return data.central_dataset(data.load_split(split, data_arg), invert=invert)
+
+
+def run_experiment(algorithm: str, config: TrainConfig | None = None, data_arg=None,
+                   eval_split: str | None = None, progress: bool = True,
+                   log=sys.stderr) -> dict:
+    """Train `algorithm` (a name from `algorithms.available()`) with `config`.
+
+    `data_arg` is what `load_emnist(data=...)` takes ("auto", "emnist", "offline", a
+    directory; None: $COURSE_DATA). `eval_split` names the split of that SQLite file the
+    final model is evaluated on centrally (default: the digits test split). `progress`
+    shows a progress bar (on stderr outside notebooks); `log` gets one "Data: ..." line.
+
+    Returns {"algorithm", "config", "rounds": [{"round", "seconds", "train_loss",
+    "train_accuracy"}, ...], "final": {"split", "loss", "accuracy"}}. Raises ValueError
+    for an unknown algorithm, `data.DataError` for unusable data or an unknown split,
+    `ExperimentError` for impossible settings.
+    """
+    config = config or TrainConfig()
+    eval_split = eval_split or DEFAULT_EVAL_SPLIT
+    entry = algorithms.get(algorithm)  # ValueError naming the algorithms that exist
+    if config.rounds < 1:
+        raise ExperimentError(f"--rounds must be at least 1, got {config.rounds}.")
+
+    # Check the data and the evaluation split before any training.
+    source = data.resolve_source(data_arg)
+    splits = data.prepare(source)
+    if eval_split not in splits:
+        raise data.DataError(f"No split {eval_split!r} in {source.sqlite_path}; it has: "
+                             f"{', '.join(sorted(splits))}.")
+    if log is not None:
+        print(f"Data: {source.description} ({source.sqlite_path}).", file=log, flush=True)
+    data_arg = str(source.directory) if source.mode != "emnist" else "emnist"
+
+    train, _ = data.load_emnist(data=data_arg, verbose=False)
+    data_for_round = federated_data_for_round(train, config)
+    process = entry.build(config)
+    state, history = training.run_training(process, config.rounds, data_for_round,
+                                           progress=progress, description=algorithm)
+
+    from course_utils import models
+
+    weights = training.model_weights(process, state)
+    final = models.evaluate_keras(weights, evaluation_dataset(eval_split, data_arg,
+                                                              config.invert))
+    return {
+        "algorithm": algorithm,
+        "config": {**dataclasses.asdict(config), "data": str(source.sqlite_path),
+                   "data_mode": source.mode},
+        "rounds": [{key: row[key] for key in
+                    ("round", "seconds", "train_loss", "train_accuracy")}
+                   for row in history],
+        "final": {"split": eval_split, **final},
+    }
+
+
+def format_result(result: dict) -> str:
+    """A short human-readable report of `run_experiment`'s result."""
+    lines = [f"{'round':>5} {'seconds':>8} {'train loss':>11} {'train acc':>10}"]
+    lines += [f"{r['round']:>5} {r['seconds']:>8.2f} {r['train_loss']:>11.4f} "
+              f"{r['train_accuracy']:>10.4f}" for r in result["rounds"]]
+    final = result["final"]
+    lines.append(f"{result['algorithm']}: central evaluation on {final['split']}: "
+                 f"loss {final['loss']:.4f}, accuracy {final['accuracy']:.4f}")
+    return "\n".join(lines)

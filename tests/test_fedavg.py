@@ -1,0 +1,172 @@
+"""The hand-built FedAvg (course_utils.fedavg): types, learning, and equality with
+tff.learning's FedAvg."""
+
+import json
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+import course_utils  # noqa: F401  (installs the worker-safe context)
+from course_utils import data, fedavg, models, training
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def offline_train(offline_dir):
+    train, test = data.load_emnist(data=str(offline_dir), verbose=False)
+    return train, test
+
+
+@pytest.fixture(scope="module")
+def process():
+    return fedavg.build_fedavg_process(0.1)
+
+
+def test_type_signatures(process):
+    assert str(process.initialize.type_signature) == \
+        "( -> <float32[784,10],float32[10]>@SERVER)"
+    assert str(process.next.type_signature) == (
+        "(<server_weights=<float32[784,10],float32[10]>@SERVER,"
+        "federated_dataset={<x=float32[?,784],y=int32[?,1]>*}@CLIENTS> -> "
+        "<<float32[784,10],float32[10]>@SERVER,<loss=float32,accuracy=float32>@SERVER>)")
+
+
+def test_initial_weights_are_zero(process):
+    weights = process.initialize()
+    assert [w.shape for w in weights] == [(784, 10), (10,)]
+    assert all(not np.any(w) for w in weights)
+
+
+def test_client_update_is_plain_sgd_in_tensorflow():
+    """One batch, one step: w - lr * gradient, computed here by hand."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 784)).astype(np.float32)
+    y = np.array([[1], [2], [3], [1]], dtype=np.int32)
+    dataset = tf.data.Dataset.from_tensors({"x": x, "y": y})
+    start = [rng.normal(size=(784, 10)).astype(np.float32) * 0.01,
+             np.zeros(10, np.float32)]
+    model = models.create_keras_model()
+    weights, totals = fedavg.client_update(model, dataset, start, 0.5)
+
+    probs = tf.nn.softmax(x @ start[0] + start[1]).numpy()
+    onehot = np.eye(10, dtype=np.float32)[y[:, 0]]
+    grad_logits = (probs - onehot) / len(x)
+    expected = [start[0] - 0.5 * x.T @ grad_logits, start[1] - 0.5 * grad_logits.sum(0)]
+    assert fedavg.max_weight_difference(weights, expected) < 1e-6
+    assert float(totals["num_examples"]) == 4
+    loss = -np.mean(np.log(probs[np.arange(4), y[:, 0]]))
+    assert float(totals["loss_sum"]) == pytest.approx(4 * loss, rel=1e-5)
+
+
+def test_server_update_is_the_mean():
+    values = [np.ones((2, 2)), np.zeros(3)]
+    assert fedavg.server_update(values) is values
+
+
+def test_max_weight_difference_and_same_weights():
+    a = [np.zeros((2, 2)), np.zeros(3)]
+    b = [np.zeros((2, 2)), np.array([0.0, 0.5, -1.0])]
+    assert fedavg.max_weight_difference(a, b) == 1.0
+    assert fedavg.same_weights(a, a) and not fedavg.same_weights(a, b)
+    assert fedavg.same_weights(a, [a[0], a[1] + 1e-7])
+    with pytest.raises(ValueError, match="different shapes"):
+        fedavg.max_weight_difference(a, [np.zeros((2, 3)), np.zeros(3)])
+
+
+def test_learns_on_offline_data(offline_train):
+    train, test = offline_train
+    process = fedavg.build_fedavg_process(0.3)
+    ids = train.client_ids
+
+    def data_for_round(r):
+        return data.make_federated_data(train, data.sample_clients(ids, 10, r), epochs=5)
+
+    state, history = training.run_training(process, 6, data_for_round, progress=False)
+    result = models.evaluate_keras(state, data.central_dataset(test))
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    assert result["accuracy"] > 0.35, result  # chance is 0.1
+
+
+def test_same_weights_as_tff_learning_unweighted_fed_avg(offline_train):
+    """Same zero initial weights, same client data (no shuffling), several rounds ->
+    the same model as tff.learning's unweighted FedAvg with client SGD and server
+    SGD(1.0), to float tolerance; also the same training metrics."""
+    import tensorflow_federated as tff
+
+    train, _ = offline_train
+    ids = train.client_ids
+    ours = fedavg.build_fedavg_process(0.1)
+    theirs = tff.learning.algorithms.build_unweighted_fed_avg(
+        models.tff_model_fn,
+        client_optimizer_fn=tff.learning.optimizers.build_sgdm(learning_rate=0.1),
+        server_optimizer_fn=tff.learning.optimizers.build_sgdm(learning_rate=1.0))
+    state, their_state = ours.initialize(), theirs.initialize()
+    assert fedavg.max_weight_difference(state, theirs.get_model_weights(their_state)) == 0
+    for round_num in range(3):
+        clients = data.sample_clients(ids, 4, round_num, seed=1)
+        federated_data = data.make_federated_data(train, clients, epochs=2,
+                                                  shuffle_buffer=0)
+        state, metrics = ours.next(state, federated_data)
+        output = theirs.next(their_state, federated_data)
+        their_state = output.state
+        their_train = output.metrics["client_work"]["train"]
+        assert metrics["loss"] == pytest.approx(their_train["loss"], rel=1e-5)
+        assert metrics["accuracy"] == pytest.approx(
+            their_train["sparse_categorical_accuracy"], abs=1e-6)
+    their_weights = theirs.get_model_weights(their_state)
+    assert np.max(np.abs(state[0])) > 0.01  # it did train
+    assert fedavg.max_weight_difference(state, their_weights) < 1e-5
+
+
+def test_hooks_replace_client_and_server_steps(offline_train):
+    """build_fedavg_process(client_update=..., server_update=...) uses the given steps."""
+    import tensorflow as tf
+
+    train, _ = offline_train
+
+    def halve(mean_client_weights):
+        return [w / 2 for w in mean_client_weights]
+
+    @tf.function
+    def no_training(model, dataset, server_weights, learning_rate):
+        totals = dataset.reduce(fedavg.zero_metrics(), lambda t, b: fedavg.add_batch_metrics(
+            t, 0.0, b["y"], tf.one_hot(tf.reshape(b["y"], [-1]), 10)))
+        return [tf.identity(w) + 1.0 for w in server_weights], totals
+
+    process = fedavg.build_fedavg_process(client_update=no_training, server_update=halve)
+    federated_data = data.make_federated_data(train, train.client_ids[:2], epochs=1)
+    state, metrics = process.next(process.initialize(), federated_data)
+    assert all(np.allclose(w, 0.5) for w in state)
+    assert metrics["accuracy"] == pytest.approx(1.0)
+
+
+def test_notebook_05_teaches_the_module_code():
+    """Notebook 05 defines client_update exactly as course_utils.fedavg has it."""
+    import inspect
+
+    path = ROOT / "notebooks" / "05_fedavg_from_scratch.ipynb"
+    if not path.exists():
+        pytest.skip("notebook 05 not written yet")
+    nb = nbformat.read(path, as_version=4)
+    cells = [c.source for c in nb.cells if c.cell_type == "code"
+             and "def client_update(" in c.source]
+    assert cells, "notebook 05 has no cell defining client_update"
+    source = inspect.getsource(fedavg.client_update.python_function)
+    assert source.strip() in cells[0], "notebook 05's client_update drifted from fedavg.py"
+
+
+def test_benchmark_parses_its_arguments():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "fedavg_rounds", ROOT / "benchmarks" / "fedavg_rounds.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    args = module.parse_args(["--rounds", "3", "--data", "offline"])
+    assert (args.rounds, args.clients_per_round, args.epochs) == (3, 10, 5)
+    assert json.dumps(vars(args))
