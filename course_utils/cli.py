@@ -124,8 +124,10 @@ def _train(args) -> int:
         from course_utils import cluster  # only needed here: train works without it
 
         with cluster.distributed_context(args.workers):
-            return experiment.run_experiment(args.algorithm, config, args.data,
-                                              args.eval_split, progress=args.progress)
+            result = experiment.run_experiment(args.algorithm, config, args.data,
+                                                args.eval_split, progress=args.progress)
+        result["config"]["workers"] = args.workers
+        return result
 
     if not args.json:
         print(experiment.format_result(run()))

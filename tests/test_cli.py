@@ -151,7 +151,9 @@ def test_workers_option_uses_the_distributed_context(offline_dir, monkeypatch, c
     out, err = capfd.readouterr()
     assert code == 0, err
     assert entered == [3]
-    assert json.loads(out)["final"]["split"] == "digits_only_test"
+    payload = json.loads(out)
+    assert payload["final"]["split"] == "digits_only_test"
+    assert payload["config"]["workers"] == 3
 
 
 def test_doctor_and_data_commands_still_exist():
