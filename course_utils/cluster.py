@@ -26,11 +26,13 @@ The course adds three small pieces of glue:
    process and either raises `WorkerLostError` (the learner sees what happened) or,
    with ``recover=True``, restarts the worker and lets TFF retry only that subround.
 
-On a real cluster the only change is the addresses: pass ``"host:port"`` strings of
-workers running elsewhere to `create_distributed_context` instead of a local pool.
+On a real cluster the only change is the addresses of workers running elsewhere:
 
-    with distributed_context(2) as pool:
+    with distributed_context(2) as pool:                      # 2 local workers
         state, metrics = process.next(state, federated_data)   # unchanged code
+
+    with distributed_context(addresses=["10.0.0.5:8000", "10.0.0.6:8000"]):
+        state, metrics = process.next(state, federated_data)
 """
 
 from __future__ import annotations
@@ -40,10 +42,11 @@ import concurrent.futures
 import contextlib
 import os
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from course_utils.workers import Worker, WorkerError
 
@@ -380,9 +383,18 @@ def _own_loop_context(inner):
     class OwnLoopContext(context_base.AsyncContext):
         def __init__(self):
             self._runner = async_utils.AsyncThreadRunner()
+            self._running: set[concurrent.futures.Future] = set()
 
         async def invoke(self, comp, arg):
-            return await self._runner.await_coro_and_return_result(inner.invoke(comp, arg))
+            future = asyncio.run_coroutine_threadsafe(inner.invoke(comp, arg),
+                                                      self._runner._event_loop)
+            self._running.add(future)
+            future.add_done_callback(self._running.discard)
+            return await asyncio.wrap_future(future)
+
+        def drain(self, timeout: float) -> None:
+            """Wait for subrounds still running (e.g. abandoned by a failed round)."""
+            concurrent.futures.wait(list(self._running), timeout=timeout)
 
     return OwnLoopContext()
 
@@ -408,7 +420,19 @@ def create_distributed_context(workers, *, recover: bool = False,
             _GuardedStub(pool, i, worker, recover, max_restarts)))
         for i, worker in enumerate(members)
     ]
-    return execution_contexts.create_mergeable_comp_execution_context(contexts)
+    context = execution_contexts.create_mergeable_comp_execution_context(contexts)
+    context._course_worker_contexts = contexts
+    return context
+
+
+def _drain(context, timeout: float = 30.0, interrupted: bool = False) -> None:
+    """Let subrounds that a failed round left running finish before workers stop (so
+    they end quietly instead of failing against a stopped worker). Not after Ctrl-C:
+    then stop at once."""
+    if interrupted:
+        return
+    for worker_context in getattr(context, "_course_worker_contexts", []):
+        worker_context.drain(timeout)
 
 
 def _context_stack():
@@ -423,20 +447,36 @@ def _default_context():
 
 
 @contextlib.contextmanager
-def distributed_context(num_workers: int = DEFAULT_NUM_WORKERS, *,
-                        recover: bool = False) -> Iterator[WorkerPool]:
+def distributed_context(num_workers: int = DEFAULT_NUM_WORKERS, *, recover: bool = False,
+                        addresses: Sequence[str] | None = None):
     """Start `num_workers` workers and make TFF run every computation across them.
 
     On exit TFF's previous default context (course_utils' worker-safe local one) is
     restored and the workers are stopped, also when the body raised. Yields the
     `WorkerPool`. With ``recover=True`` a worker that dies mid-round is restarted and
     its subround retried; otherwise the round fails with `WorkerLostError`.
+
+    ``addresses=["host:port", ...]`` uses workers that run elsewhere instead (a real
+    cluster): nothing is started or stopped, `num_workers` is ignored, and the list of
+    `RemoteWorker`s is yielded.
     """
     stack = _context_stack()
     previous = _default_context()
+    if addresses is not None:
+        remote = [RemoteWorker(a) for a in addresses]
+        context = create_distributed_context(remote)
+        stack.set_default_context(context)
+        try:
+            yield remote
+        finally:
+            stack.set_default_context(previous)
+            _drain(context, interrupted=sys.exc_info()[0] is KeyboardInterrupt)
+        return
     with WorkerPool(num_workers) as pool:
-        stack.set_default_context(create_distributed_context(pool, recover=recover))
+        context = create_distributed_context(pool, recover=recover)
+        stack.set_default_context(context)
         try:
             yield pool
         finally:
             stack.set_default_context(previous)
+            _drain(context, interrupted=sys.exc_info()[0] is KeyboardInterrupt)

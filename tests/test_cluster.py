@@ -149,14 +149,15 @@ def test_recovering_context_restarts_the_worker_and_retries_its_share(small_roun
 
 def test_remote_addresses_are_the_only_change(small_round):
     """Workers started elsewhere (here: by hand), reached by "host:port" only."""
-    from tensorflow_federated.python.core.impl.context_stack import context_stack_impl
-
     process, state, federated_data = small_round
     expected, _ = process.next(state, federated_data)
+    local = _current_context()
     with workers.Worker() as a, workers.Worker() as b:
-        context = cluster.create_distributed_context([a.address, b.address])
-        with context_stack_impl.context_stack.install(context):
+        with cluster.distributed_context(addresses=[a.address, b.address]) as remote:
+            assert [w.address for w in remote] == [a.address, b.address]
             result, _ = process.next(state, federated_data)
+        assert _current_context() is local
+        assert a.is_alive() and b.is_alive()  # not ours to stop
     _assert_same_weights(expected, result)
 
 

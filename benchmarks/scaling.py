@@ -1,0 +1,192 @@
+"""Seconds per FedAvg round vs clients per round, on 1 TFF worker vs N workers.
+
+    .venv/bin/python benchmarks/scaling.py --data /tmp/femnist
+        [--clients 10 50 200] [--workers 1 2] [--rounds 3] [--out FILE]
+
+Writes benchmarks/results/scaling.json, which notebook 08 plots (regenerate the
+notebook's stored outputs afterwards with tools/run_notebooks.py). Configurations:
+
+  local      course_utils' default context: one worker, no splitting (what notebooks
+             02-07 use)
+  N worker(s) course_utils.cluster's distributed context (TFF's
+             MergeableCompExecutionContext): each round's clients split across N workers
+
+Every configuration runs course_utils.fedavg unchanged, on the same sampled clients
+(course settings: 5 local epochs, batch 20, lr 0.3). All workers are started up front
+and the configurations take turns round by round, so a machine that gets busier during
+the run slows all of them alike. The first round of each (configuration, clients)
+pair is not timed (tracing, compiling, loading the computation on the workers). Also
+recorded: CPU seconds the workers and this Python process used per round (how many
+cores a configuration actually kept busy), and the load average before and after.
+Timings on a shared machine are noisy: run it when `uptime` shows a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run from a checkout
+
+DEFAULT_OUT = ROOT / "benchmarks" / "results" / "scaling.json"
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=None,
+                        help="auto | emnist | offline | a directory with emnist_all.sqlite "
+                             "(default: $COURSE_DATA or auto)")
+    parser.add_argument("--clients", type=int, nargs="+", default=[10, 50, 200],
+                        help="clients per round to measure (default 10 50 200)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                        help="numbers of workers to compare (default 1 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per point")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-local", action="store_true",
+                        help="skip the default (unsplit) context")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    return parser.parse_args(argv)
+
+
+def _cpu_seconds(pids) -> float:
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        times = psutil.Process(pid).cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def measure(args) -> dict:
+    import course_utils
+
+    course_utils.setup(verbose=False)
+    import tensorflow_federated as tff
+    from tensorflow_federated.python.core.impl.context_stack import context_stack_impl
+
+    from course_utils import cluster, data, fedavg, runtime
+
+    stack = context_stack_impl.context_stack
+    train, _ = data.load_emnist(data=args.data)
+    ids = list(train.client_ids)
+    too_many = [c for c in args.clients if c > len(ids)]
+    if too_many:
+        raise SystemExit(f"error: {too_many} clients per round, but the data has only "
+                         f"{len(ids)} clients (use --data /tmp/femnist or fewer clients)")
+
+    process = fedavg.build_fedavg_process()
+    pools = {n: cluster.WorkerPool(n).start() for n in args.workers}
+    configs = {}  # name -> (context or None for the default, pids of its workers)
+    if not args.no_local:
+        configs["local"] = (None, lambda: [runtime.local_worker().pid])
+    for n, pool in pools.items():
+        name = f"{n} worker" + ("s" if n > 1 else "")
+        configs[name] = (cluster.create_distributed_context(pool), lambda p=pool: p.pids)
+
+    def run_round(config, state, federated_data):
+        context, pids = configs[config]
+        worker_cpu, python_cpu = _cpu_seconds(pids()), time.process_time()
+        start = time.perf_counter()
+        if context is None:
+            new_state, _ = process.next(state, federated_data)
+        else:
+            with stack.install(context):
+                new_state, _ = process.next(state, federated_data)
+        seconds = time.perf_counter() - start
+        return new_state, seconds, (_cpu_seconds(pids()) - worker_cpu,
+                                    time.process_time() - python_cpu)
+
+    load_before = os.getloadavg()
+    rows, final_states = [], {}
+    try:
+        state = process.initialize()
+        for clients in args.clients:
+            rounds = [data.make_federated_data(
+                train, data.sample_clients(ids, clients, r, args.seed),
+                epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
+                for r in range(args.rounds + 1)]
+            results = {c: {"seconds": [], "worker_cpu": [], "python_cpu": []}
+                       for c in configs}
+            for r, federated_data in enumerate(rounds):
+                names = list(configs)
+                names = names[r % len(names):] + names[:r % len(names)]  # take turns
+                for config in names:
+                    new_state, seconds, (w_cpu, p_cpu) = run_round(config, state,
+                                                                   federated_data)
+                    final_states.setdefault(clients, {})[config] = new_state
+                    if r == 0:
+                        continue  # warm-up round, not timed
+                    results[config]["seconds"].append(seconds)
+                    results[config]["worker_cpu"].append(w_cpu)
+                    results[config]["python_cpu"].append(p_cpu)
+            for config, res in results.items():
+                row = {"config": config, "clients": clients,
+                       "seconds_per_round": statistics.median(res["seconds"]),
+                       "seconds": [round(s, 3) for s in res["seconds"]],
+                       "worker_cpu_per_round": statistics.median(res["worker_cpu"]),
+                       "python_cpu_per_round": statistics.median(res["python_cpu"])}
+                rows.append(row)
+                print(f"{clients:4d} clients  {config:10s} {row['seconds_per_round']:6.2f} s/round"
+                      f"  (workers used {row['worker_cpu_per_round']:5.2f} CPU-s, "
+                      f"python {row['python_cpu_per_round']:4.2f} CPU-s)", flush=True)
+    finally:
+        for pool in pools.values():
+            pool.stop()
+
+    # All configurations computed the same rounds: their final weights must agree.
+    import numpy as np
+
+    max_diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+                   for states in final_states.values() for s in states.values()
+                   for a, b in zip(next(iter(states.values())), s))
+    return {
+        "command": "python benchmarks/scaling.py " + " ".join(sys.argv[1:]),
+        "data": data.resolve_source(args.data, check_network=False).description,
+        "tff": tff.__version__, "cpus": os.cpu_count(), "machine": platform.machine(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "epochs": args.epochs, "batch_size": args.batch_size, "timed_rounds": args.rounds,
+        "max_weight_difference_between_configs": max_diff,
+        "rows": rows,
+    }
+
+
+def table(result: dict) -> str:
+    """Markdown table: clients per round x configuration, seconds per round."""
+    configs = list(dict.fromkeys(r["config"] for r in result["rows"]))
+    clients = sorted({r["clients"] for r in result["rows"]})
+    cell = {(r["clients"], r["config"]): r["seconds_per_round"] for r in result["rows"]}
+    lines = ["| clients per round | " + " | ".join(configs) + " |",
+             "|---:|" + "---:|" * len(configs)]
+    for c in clients:
+        lines.append(f"| {c} | " + " | ".join(f"{cell[c, k]:.2f} s" for k in configs) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    print(f"load average before: {os.getloadavg()[0]:.2f} (cores: {os.cpu_count()})")
+    result = measure(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(table(result))
+    print(f"load average before/after: {result['load_average_before'][0]} / "
+          f"{result['load_average_after'][0]}; max weight difference between "
+          f"configurations: {result['max_weight_difference_between_configs']:.1e}")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
