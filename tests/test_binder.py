@@ -118,8 +118,12 @@ def test_binder_build_steps_in_a_fresh_environment(tmp_path):
              "assert course_utils.__file__.startswith(%r), course_utils.__file__\n"
              "@tff.federated_computation(tff.FederatedType(np.float32, tff.CLIENTS))\n"
              "def mean(x):\n    return tff.federated_mean(x)\n"
-             "print('federated mean:', mean([1.0, 2.0, 6.0]))\n" % str(repo))
-    _step("import course_utils + federated computation", [python, "-c", check],
+             "print('federated mean:', mean([1.0, 2.0, 6.0]))\n"
+             "import importlib, pkgutil\n"  # every module, subpackages included
+             "for m in pkgutil.walk_packages(course_utils.__path__, 'course_utils.'):\n"
+             "    if not m.name.endswith('__main__'):\n"
+             "        importlib.import_module(m.name)\n" % str(repo))
+    _step("import course_utils (all modules) + federated computation", [python, "-c", check],
           repo, env, log, timings)
     assert "federated mean: 3.0" in log.read_text()
     _step(f"execute {NOTEBOOK} in the environment's kernel",
