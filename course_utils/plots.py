@@ -4,8 +4,9 @@ Every function returns a `matplotlib.figure.Figure` that is not registered with 
 so a notebook shows it exactly once when it is the cell's last value (and a script or
 test can save or inspect it without a display).
 
-Data helpers (`client_examples`) turn a client's dataset into NumPy arrays; the plotting
-functions take plain arrays and dicts, so they are easy to test and to reuse.
+Data helpers (`client_arrays`, `client_labels`) turn clients' datasets into NumPy
+arrays; the plotting functions take plain arrays and dicts, so they are easy to test
+and to reuse.
 """
 
 from __future__ import annotations
@@ -16,30 +17,80 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-try:  # In a notebook this loads the inline backend, which displays returned figures.
-    import matplotlib.pyplot  # noqa: F401
-except ImportError:  # pragma: no cover - pyplot ships with matplotlib
-    pass
-
 NUM_CLASSES = 10
 IMAGE_CMAP = "gray"
 
 
+def _enable_notebook_display() -> None:
+    """In Jupyter, make the Figures returned here display as images.
+
+    matplotlib chooses its backend lazily: until pyplot makes a figure, the inline
+    backend has not told IPython how to show a Figure, and a returned Figure would
+    print as "<Figure size ...>" text. Loading the backend now fixes that.
+    """
+    import sys
+
+    if "IPython" not in sys.modules:
+        return
+    from IPython import get_ipython
+
+    if get_ipython() is None:
+        return
+    import matplotlib.pyplot as plt
+
+    backend = matplotlib.get_backend()
+    if "inline" in backend:
+        plt.switch_backend(backend)
+
+
+_enable_notebook_display()
+
+
 # --- data helpers ------------------------------------------------------------------
+
+def _reader(client_data, what: str, max_examples: int | None):
+    """A tf.function that reads one client's whole dataset as tensors.
+
+    Uses `ClientData.serializable_dataset_fn` with the client id as a tensor, so it is
+    traced once; creating one `tf.data` pipeline per client in Python is much slower.
+    """
+    import tensorflow as tf
+
+    dataset_fn = client_data.serializable_dataset_fn
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
+    def read(client_id):
+        dataset = dataset_fn(client_id)
+        if max_examples is not None:
+            dataset = dataset.take(max_examples)
+        if what == "labels":
+            dataset = dataset.map(lambda example: example["label"])
+        return dataset.batch(1_000_000).get_single_element()
+
+    return read
+
+
+def client_arrays(client_data, client_ids, max_examples: int | None = None
+                  ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Clients' raw examples as arrays: {client id: (pixels [n, 28, 28], labels [n])}."""
+    read = _reader(client_data, "examples", max_examples)
+    arrays = {}
+    for client_id in client_ids:
+        batch = read(client_id)
+        arrays[client_id] = (batch["pixels"].numpy(), batch["label"].numpy())
+    return arrays
+
 
 def client_examples(client_data, client_id, max_examples: int | None = None
                     ) -> tuple[np.ndarray, np.ndarray]:
-    """One client's raw EMNIST examples as arrays: (pixels [n, 28, 28], labels [n])."""
-    dataset = client_data.create_tf_dataset_for_client(client_id)
-    if max_examples is not None:
-        dataset = dataset.take(max_examples)
-    pixels, labels = [], []
-    for example in dataset.as_numpy_iterator():
-        pixels.append(example["pixels"])
-        labels.append(example["label"])
-    if not labels:
-        return np.zeros((0, 28, 28), np.float32), np.zeros((0,), np.int32)
-    return np.stack(pixels), np.asarray(labels)
+    """One client's raw examples as arrays: (pixels [n, 28, 28], labels [n])."""
+    return client_arrays(client_data, [client_id], max_examples)[client_id]
+
+
+def client_labels(client_data, client_ids) -> dict[str, np.ndarray]:
+    """Clients' labels only (cheap enough for every client): {client id: labels [n]}."""
+    read = _reader(client_data, "labels", None)
+    return {client_id: read(client_id).numpy() for client_id in client_ids}
 
 
 def _as_dict(values, name: str) -> dict:

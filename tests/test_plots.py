@@ -131,13 +131,21 @@ def test_training_curves_from_a_list_of_runs_and_one_metric():
                                                                 "run 2: training"]
 
 
-def test_client_examples_reads_a_client(offline_dir):
+def test_client_arrays_and_labels_read_the_clients(offline_dir):
     from course_utils import data
 
     train, _ = data.load_emnist(data=str(offline_dir), verbose=False)
-    client_id = train.client_ids[0]
-    pixels, labels = plots.client_examples(train, client_id, max_examples=5)
-    assert pixels.shape == (5, 28, 28) and labels.shape == (5,)
-    first = next(iter(train.create_tf_dataset_for_client(client_id)))
-    np.testing.assert_array_equal(pixels[0], first["pixels"].numpy())
-    assert labels[0] == int(first["label"])
+    ids = train.client_ids[:3]
+    arrays = plots.client_arrays(train, ids)
+    labels = plots.client_labels(train, ids)
+    assert list(arrays) == list(labels) == ids
+    for cid in ids:
+        examples = list(train.create_tf_dataset_for_client(cid))
+        pixels, client_labels = arrays[cid]
+        assert pixels.shape == (len(examples), 28, 28)
+        np.testing.assert_array_equal(pixels[0], examples[0]["pixels"].numpy())
+        np.testing.assert_array_equal(client_labels, [int(e["label"]) for e in examples])
+        np.testing.assert_array_equal(labels[cid], client_labels)
+    pixels, few = plots.client_examples(train, ids[1], max_examples=4)
+    assert pixels.shape == (4, 28, 28)
+    np.testing.assert_array_equal(few, arrays[ids[1]][1][:4])
