@@ -123,7 +123,22 @@ def build_fedavg_process(client_learning_rate: float = 0.3,
         new_weights = tff.federated_map(server_update_fn, mean_client_weights)
         return new_weights, tff.federated_mean(client_metrics, weight=num_examples)
 
-    return tff.templates.IterativeProcess(initialize_fn, next_fn)
+    process = tff.templates.IterativeProcess(initialize_fn, next_fn)
+    _restore_eager_keras(model_fn)
+    return process
+
+
+def _restore_eager_keras(model_fn) -> None:
+    """Make Keras models created earlier in this program usable again.
+
+    Tracing the TensorFlow computations above builds Keras models inside TF1-style
+    graphs, and Keras then switches its layer classes to their graph-mode versions for
+    the whole program: a Keras model made *before* (an evaluator, a test model) fails
+    with "Your Layer or Model is in an invalid state". Creating one model eagerly
+    switches the classes back. (tff.learning's builders have the same side effect.)
+    """
+    if tf.executing_eagerly():
+        model_fn()
 
 
 def finalize_metrics(totals):

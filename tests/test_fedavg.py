@@ -170,3 +170,11 @@ def test_benchmark_parses_its_arguments():
     args = module.parse_args(["--rounds", "3", "--data", "offline"])
     assert (args.rounds, args.clients_per_round, args.epochs) == (3, 10, 5)
     assert json.dumps(vars(args))
+
+
+def test_building_a_process_keeps_earlier_keras_models_usable():
+    """Tracing builds Keras models in graphs; eager models made before must still work."""
+    model = models.compiled_keras_model()
+    fedavg.build_fedavg_process(0.1)
+    x = np.zeros((2, 784), np.float32)
+    assert model(x).shape == (2, 10)
