@@ -51,7 +51,6 @@ class LabServer:
                    f"--port={self.port}", "--port-retries=0",
                    f"--ServerApp.root_dir={self.root_dir}",
                    f"--IdentityProvider.token={self.token}",
-                   "--LabApp.news_url=None",  # no "get Jupyter news?" toast
                    "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
         if os.geteuid() == 0:
             command.append("--allow-root")
