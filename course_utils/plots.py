@@ -269,21 +269,23 @@ def history_column(history: Sequence[Mapping], key: str) -> np.ndarray:
 
 def plot_training_curves(histories, metrics: Sequence[str] = ("loss", "accuracy"),
                          title: str = "Training", chance: float | None = None,
-                         eval_label: str = "test") -> Figure:
+                         eval_label: str = "test", log_loss: bool = False) -> Figure:
     """Loss and accuracy per round for one or several runs of `run_training`.
 
     `histories` is one history (a list of per-round dicts), a list of them, or a dict
     {run name: history}. For each metric there is one panel; each run draws its
     training metric (`train_<metric>`, solid) and, when present, its evaluation metric
-    (`eval_<metric>`, dashed, same colour). `chance` draws a dotted line on the
-    accuracy panel (0.1 for ten balanced classes). `eval_label` names the evaluation
-    curves in the legend.
+    (`eval_<metric>`, dashed, same colour). One legend below the panels names them.
+    `chance` draws a dotted line on the accuracy panel (0.1 for ten balanced classes);
+    `eval_label` names the evaluation curves; `log_loss` puts the loss on a log scale
+    (for runs whose losses differ by orders of magnitude).
     """
     if isinstance(histories, Sequence) and histories and isinstance(histories[0], Mapping):
         histories = {"run": histories}
     histories = _as_dict(histories, "run")
     _check_not_empty(histories, "histories")
-    fig = Figure(figsize=(5.2 * len(metrics), 3.4))
+    fig = Figure(figsize=(5.2 * len(metrics), 3.0 + 0.22 * len(histories)),
+                 layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(metrics)))
     colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for index, (name, history) in enumerate(histories.items()):
@@ -301,11 +303,19 @@ def plot_training_curves(histories, metrics: Sequence[str] = ("loss", "accuracy"
             ax.axhline(chance, color="gray", linestyle=":", label="chance")
         if metric == "accuracy":
             ax.set_ylim(0.0, 1.0)
+        if metric == "loss" and log_loss:
+            ax.set_yscale("log")
         ax.set_xlabel("round")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_ylabel(metric)
         ax.set_title(metric)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    handles = {}
+    for ax in axes:
+        for line in ax.lines:
+            if line.get_label() not in handles:
+                handles[line.get_label()] = line
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center",
+               ncol=2 if len(handles) > 3 else len(handles), fontsize=8, frameon=False)
     fig.suptitle(title)
-    fig.tight_layout()
     return fig

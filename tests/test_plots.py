@@ -115,12 +115,17 @@ def test_training_curves_compare_runs_with_eval_and_chance():
     acc_ax = fig.axes[1]
     labels = [line.get_label() for line in acc_ax.lines]
     assert labels == ["course: training", "course: test", "tutorial: training", "chance"]
+    legend = [text.get_text() for text in fig.legends[0].get_texts()]  # one, below
+    assert legend == labels and not acc_ax.get_legend()
     course_train, course_eval = acc_ax.lines[:2]
     assert course_train.get_color() == course_eval.get_color()
     assert course_eval.get_linestyle() == "--"
     np.testing.assert_allclose(course_eval.get_ydata(), [0.4, 0.7])
     assert len(fig.axes[0].lines) == 3  # loss: no chance line
     assert fig._suptitle.get_text() == "compare"
+    assert fig.axes[0].get_yscale() == "linear"
+    log = plots.plot_training_curves(runs, log_loss=True)
+    assert log.axes[0].get_yscale() == "log" and log.axes[1].get_yscale() == "linear"
 
 
 def test_training_curves_from_a_list_of_runs_and_one_metric():
