@@ -17,7 +17,9 @@ and the configurations take turns round by round, so a machine that gets busier 
 the run slows all of them alike. The first round of each (configuration, clients)
 pair is not timed (tracing, compiling, loading the computation on the workers). Also
 recorded: CPU seconds the workers and this Python process used per round (how many
-cores a configuration actually kept busy), and the load average before and after.
+cores a configuration actually kept busy), how many cores *other* programs kept busy
+meanwhile (from /proc/stat: the measurement's noise; near 0 on a quiet machine), and
+the load average before and after (which includes this benchmark's own load).
 Timings on a shared machine are noisy: run it when `uptime` shows a quiet machine.
 """
 
@@ -55,6 +57,13 @@ def parse_args(argv=None):
                         help="skip the default (unsplit) context")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     return parser.parse_args(argv)
+
+
+def _system_busy_seconds() -> float:
+    """CPU-seconds all programs on this machine have used since boot (/proc/stat)."""
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:9]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def _cpu_seconds(pids) -> float:
@@ -96,6 +105,7 @@ def measure(args) -> dict:
     def run_round(config, state, federated_data):
         context, pids = configs[config]
         worker_cpu, python_cpu = _cpu_seconds(pids()), time.process_time()
+        busy = _system_busy_seconds()
         start = time.perf_counter()
         if context is None:
             new_state, _ = process.next(state, federated_data)
@@ -103,8 +113,11 @@ def measure(args) -> dict:
             with stack.install(context):
                 new_state, _ = process.next(state, federated_data)
         seconds = time.perf_counter() - start
-        return new_state, seconds, (_cpu_seconds(pids()) - worker_cpu,
-                                    time.process_time() - python_cpu)
+        worker_cpu = _cpu_seconds(pids()) - worker_cpu
+        python_cpu = time.process_time() - python_cpu
+        # Cores other programs kept busy meanwhile: the measurement's noise.
+        background = (_system_busy_seconds() - busy - worker_cpu - python_cpu) / seconds
+        return new_state, seconds, (worker_cpu, python_cpu, max(background, 0.0))
 
     load_before = os.getloadavg()
     rows, final_states = [], {}
@@ -115,30 +128,33 @@ def measure(args) -> dict:
                 train, data.sample_clients(ids, clients, r, args.seed),
                 epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
                 for r in range(args.rounds + 1)]
-            results = {c: {"seconds": [], "worker_cpu": [], "python_cpu": []}
-                       for c in configs}
+            results = {c: {"seconds": [], "worker_cpu": [], "python_cpu": [],
+                           "background": []} for c in configs}
             for r, federated_data in enumerate(rounds):
                 names = list(configs)
                 names = names[r % len(names):] + names[:r % len(names)]  # take turns
                 for config in names:
-                    new_state, seconds, (w_cpu, p_cpu) = run_round(config, state,
-                                                                   federated_data)
+                    new_state, seconds, (w_cpu, p_cpu, bg) = run_round(
+                        config, state, federated_data)
                     final_states.setdefault(clients, {})[config] = new_state
                     if r == 0:
                         continue  # warm-up round, not timed
                     results[config]["seconds"].append(seconds)
                     results[config]["worker_cpu"].append(w_cpu)
                     results[config]["python_cpu"].append(p_cpu)
+                    results[config]["background"].append(bg)
             for config, res in results.items():
                 row = {"config": config, "clients": clients,
                        "seconds_per_round": statistics.median(res["seconds"]),
                        "seconds": [round(s, 3) for s in res["seconds"]],
                        "worker_cpu_per_round": statistics.median(res["worker_cpu"]),
-                       "python_cpu_per_round": statistics.median(res["python_cpu"])}
+                       "python_cpu_per_round": statistics.median(res["python_cpu"]),
+                       "background_cores": round(statistics.mean(res["background"]), 2)}
                 rows.append(row)
                 print(f"{clients:4d} clients  {config:10s} {row['seconds_per_round']:6.2f} s/round"
                       f"  (workers used {row['worker_cpu_per_round']:5.2f} CPU-s, "
-                      f"python {row['python_cpu_per_round']:4.2f} CPU-s)", flush=True)
+                      f"python {row['python_cpu_per_round']:4.2f} CPU-s; other programs "
+                      f"kept {row['background_cores']:.2f} cores busy)", flush=True)
     finally:
         for pool in pools.values():
             pool.stop()
@@ -181,6 +197,8 @@ def main(argv=None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(table(result))
+    background = max(r["background_cores"] for r in result["rows"])
+    print(f"other programs kept at most {background:.2f} cores busy during a point")
     print(f"load average before/after: {result['load_average_before'][0]} / "
           f"{result['load_average_after'][0]}; max weight difference between "
           f"configurations: {result['max_weight_difference_between_configs']:.1e}")
