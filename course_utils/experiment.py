@@ -75,6 +75,13 @@ def run_experiment(algorithm: str, config: TrainConfig | None = None, data_arg=N
     if config.rounds < 1:
         raise ExperimentError(f"--rounds must be at least 1, got {config.rounds}.")
 
+    # The same global seeds as course_utils.setup() in a notebook: TensorFlow derives
+    # each dataset's shuffle order from the global seed and `config.seed`, so a run here
+    # and the same settings in a notebook train the same model.
+    from course_utils import runtime
+
+    runtime.seed_everything()
+
     # Check the data and the evaluation split before any training.
     source = data.resolve_source(data_arg)
     splits = data.prepare(source)

@@ -160,3 +160,18 @@ def test_doctor_and_data_commands_still_exist():
     parser = cli.build_parser()
     assert parser.parse_args(["data", "--data", "offline"]).run is cli._data
     assert parser.parse_args(["doctor"]).run is cli._doctor
+
+
+def test_run_experiment_is_reproducible(offline_dir):
+    """Same config, same result, whatever the process did before (global seeds reset)."""
+    import tensorflow as tf
+
+    config = TrainConfig(rounds=2, clients_per_round=3, epochs=1, seed=4)
+    first = experiment.run_experiment("fedavg", config, str(offline_dir), progress=False,
+                                      log=None)
+    tf.random.set_seed(12345)  # disturb the global seed, as other code might
+    second = experiment.run_experiment("fedavg", config, str(offline_dir), progress=False,
+                                       log=None)
+    assert first["final"] == second["final"]
+    assert [r["train_loss"] for r in first["rounds"]] == \
+        [r["train_loss"] for r in second["rounds"]]
