@@ -191,3 +191,17 @@ def test_train_config_options_are_used():
 def test_bad_options_are_explained(name, extra, message):
     with pytest.raises(ValueError, match=message):
         algorithms.get(name).build(TrainConfig(extra=extra))
+
+
+# --- fast evaluation -----------------------------------------------------------------
+
+def test_fast_evaluator_matches_keras():
+    data = client_datasets(num_clients=2, batches=3)
+    state, _ = run_rounds(fedavg.build_fedavg_process(0.3), 1, data)
+    dataset = data[0].concatenate(data[1])
+    fast = fedavg_variants.fast_evaluator(dataset)(state)
+    keras = models.evaluate_keras(state, dataset)
+    assert fast["accuracy"] == pytest.approx(keras["accuracy"], abs=1e-6)
+    assert fast["loss"] == pytest.approx(keras["loss"], rel=1e-4)
+    lr_state = collections.OrderedDict(weights=state, learning_rate=0.1)
+    assert fedavg_variants.fast_evaluator(dataset)(lr_state) == fast
