@@ -23,15 +23,16 @@ How the server combines the clients' models is a choice. This module has:
 - `run_comparison` and `plot_comparison`: the same rounds, seeds and sampled clients
   for every method.
 
-Client data. Each client holds out a fraction of its examples (the first ones of its
-shuffled data; 20% by default) and trains on the rest, for every method, so that all
-methods train on the same examples; only ``quality`` and ``hybrid`` use the held-out
-part. The process unbatches the client's dataset and batches it again with its own
-`batch_size`; `local_epochs` passes run over the training part. Give it one pass of
-each client's data (`course_utils.data.preprocess(..., epochs=1)`) and
-`local_epochs=5` for a clean held-out part. With `local_epochs=1` it also accepts data
-that already repeats epochs (as `python -m course_utils train` makes), but the
-held-out examples then also occur among the training examples.
+Client data. Every method holds out the same examples, so that all methods train on
+the same data; only ``quality`` and ``hybrid`` use them. A client's dataset carries
+its held-out examples as its FIRST batch (`client_dataset`, `federated_data`: 20% of
+its shuffled examples), then its training batches, one pass; the process skips the
+first batch and runs `local_epochs` passes over the rest. (`holdout=False` trains on
+everything. Data that repeats its epochs already, as `python -m course_utils train`
+makes it, works with `local_epochs=1`, but its held-out examples come back in later
+epochs.) Keeping the split out of the TFF computation also keeps each client's
+computation small, which matters: per client and round, TFF's runtime cost grows with
+the number of dataset operations.
 """
 
 from __future__ import annotations
@@ -273,80 +274,128 @@ def robust_computation(value_type, aggregate_fn):
     return robust_aggregate
 
 
-# --- client work -------------------------------------------------------------------
+# --- client data and client work ---------------------------------------------------
 
-def split_holdout(dataset, holdout_fraction: float):
-    """Unbatch a client's dataset into (training examples, held-out examples, number
-    of training examples, number of held-out examples).
+def client_dataset(examples, holdout_fraction: float = 0.2, batch_size: int = 20):
+    """One client's dataset for these processes, from its preprocessed examples
+    (`examples`: {"x": [n, 784], "y": [n, 1]} arrays, already shuffled).
 
-    The held-out part is the first floor(n * fraction) examples (at least 1 when the
-    fraction is positive, and always leaving at least 1 for training when n >= 2).
+    The first floor(n * holdout_fraction) examples (at least 1, and at least 1 left
+    for training when n >= 2) form the FIRST batch: the held-out batch. The rest
+    follow in batches of `batch_size`. With `holdout_fraction=0` there is no held-out
+    batch.
     """
     import tensorflow as tf
 
-    examples = dataset.unbatch()
-    n = examples.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1)
+    x, y = np.asarray(examples["x"]), np.asarray(examples["y"])
+    n = len(y)
+    k = 0
     if holdout_fraction > 0:
-        k = tf.cast(tf.floor(tf.cast(n, tf.float64) * holdout_fraction), tf.int64)
-        k = tf.minimum(tf.maximum(k, 1), tf.maximum(n - 1, 0))
-    else:
-        k = tf.constant(0, tf.int64)
-    return examples.skip(k), examples.take(k), n - k, k
+        k = min(max(int(np.floor(n * holdout_fraction)), 1), max(n - 1, 1))
+
+    def batches(start, stop, size):
+        part = collections.OrderedDict(x=x[start:stop], y=y[start:stop])
+        return tf.data.Dataset.from_tensor_slices(part).batch(max(size, 1))
+
+    train = batches(k, n, batch_size)
+    return batches(0, k, k).concatenate(train) if k else train
 
 
-def _holdout_accuracy(model, holdout, num_holdout):
+def federated_data(client_data, client_ids, *, holdout_fraction: float = 0.2,
+                   batch_size: int = 20, seed: int = 0, invert: bool = True) -> list:
+    """`client_dataset` for each client of `client_ids`: one pass over its examples,
+    shuffled (the same way for the same `seed`) and preprocessed as
+    `course_utils.data.preprocess` does (784 pixels, inverted with `invert`).
+
+    In-memory clients (`course_utils.partitions.as_client_data`) are prepared with
+    NumPy, which is much faster than a tf.data pipeline per client.
+    """
+    return [client_dataset(_shuffled_examples(client_data, cid, seed, invert),
+                           holdout_fraction, batch_size) for cid in client_ids]
+
+
+def _shuffled_examples(client_data, cid, seed, invert):
+    import zlib
+
+    arrays_for_client = getattr(client_data, "arrays_for_client", None)
+    if arrays_for_client is None:  # any ClientData: through the course's preprocessing
+        from course_utils import data
+
+        everything = data.preprocess(client_data.create_tf_dataset_for_client(cid),
+                                     batch_size=1_000_000, seed=seed, invert=invert)
+        return next(iter(everything.as_numpy_iterator()))
+    arrays = arrays_for_client(cid)
+    n = len(arrays["label"])
+    pixels = arrays["pixels"].reshape(n, -1).astype(np.float32)
+    order = np.random.default_rng([seed, zlib.crc32(str(cid).encode())]).permutation(n)
+    return {"x": (1.0 - pixels if invert else pixels)[order],
+            "y": arrays["label"].reshape(n, 1).astype(np.int32)[order]}
+
+
+def _accuracy_on_batch(model, batch):
     import tensorflow as tf
 
-    def count(correct, batch):
-        labels = tf.reshape(tf.cast(batch["y"], tf.int64), [-1])
-        predicted = tf.argmax(model(batch["x"], training=False), axis=1)
-        return correct + tf.reduce_sum(tf.cast(tf.equal(predicted, labels), tf.float32))
-
-    batch = tf.maximum(num_holdout, 1)
-    correct = holdout.batch(batch).reduce(tf.constant(0.0), count)
-    return correct / tf.cast(batch, tf.float32)
+    labels = tf.reshape(tf.cast(batch["y"], tf.int64), [-1])
+    predicted = tf.argmax(model(batch["x"], training=False), axis=1)
+    hits = tf.cast(tf.equal(predicted, labels), tf.float32)
+    return tf.reduce_sum(hits) / tf.maximum(tf.cast(tf.size(labels), tf.float32), 1.0)
 
 
 def build_client_work(method: str = "weighted", *, local_epochs: int = 5,
-                      batch_size: int = 20, client_learning_rate: float = 0.3,
-                      holdout_fraction: float = 0.2, model_fn=models.create_keras_model,
-                      element_spec=None):
+                      client_learning_rate: float = 0.3, holdout: bool = True,
+                      model_fn=models.create_keras_model, element_spec=None):
     """The client's part of a round under `method`, as a TFF computation.
 
     (dataset, server_weights) -> <weights, [weight,] metrics, num_examples>: the trained
-    model, the aggregation weight (none for ``simple``), the client's training
-    metrics and its number of training examples (to average the metrics).
+    model, the aggregation weight (none for ``simple``), the client's training metrics
+    and its number of training examples (to average the metrics).
+
+    With `holdout`, the first batch of the client's dataset is held out (see
+    `client_dataset`): never trained on; ``quality`` and ``hybrid`` measure the trained
+    model's accuracy on it. The rest is trained on for `local_epochs` passes of
+    plain SGD (`course_utils.fedavg.client_update`), or, for ``fedsgd``, in one
+    full-batch gradient step.
     """
     import tensorflow as tf
     import tensorflow_federated as tff
 
     spec = _method(method)
+    uses_quality = spec.weighting in ("quality", "hybrid")
+    if uses_quality and not holdout:
+        raise ValueError(f"Method {method!r} weights clients by their accuracy on a "
+                         "held-out batch: it needs holdout=True.")
     element_spec = element_spec or models.input_spec()
     weights_type = tff.types.tensorflow_to_type(
         [tf.TensorSpec(v.shape, v.dtype) for v in model_fn().trainable_variables])
     data_type = tff.SequenceType(tff.types.tensorflow_to_type(element_spec))
-    epochs = 1 if spec.one_step else local_epochs
 
     @tff.tensorflow.computation(data_type, weights_type)
     def client_work(dataset, server_weights):
         model = model_fn()
-        train, holdout, num_train, num_holdout = split_holdout(dataset, holdout_fraction)
-        batch = tf.maximum(num_train, 1) if spec.one_step else batch_size
-        weights, totals = fedavg.client_update(
-            model, train.batch(batch).repeat(epochs), server_weights, client_learning_rate)
-        quality = _holdout_accuracy(model, holdout, num_holdout)
-        n_train = tf.cast(num_train, tf.float32)
+        train = dataset.skip(1) if holdout else dataset
+        if spec.one_step:  # all training examples in one batch, one step
+            train = train.unbatch().batch(1_000_000_000)
+        else:
+            train = train.repeat(local_epochs)
+        weights, totals = fedavg.client_update(model, train, server_weights,
+                                               client_learning_rate)
+        epochs = 1 if spec.one_step else local_epochs
+        n_train = totals["num_examples"] / epochs
         seen = tf.maximum(totals["num_examples"], 1.0)
+        metrics = collections.OrderedDict(loss=totals["loss_sum"] / seen,
+                                          accuracy=totals["correct"] / seen)
         output = collections.OrderedDict(weights=weights)
-        if spec.weighting == "examples":
+        if uses_quality:  # the trained model (still in `model`) on the held-out batch
+            # This graph has no automatic control dependencies: without this block the
+            # model's variables could be read before client_update has trained them.
+            with tf.control_dependencies(tf.nest.flatten(weights)):
+                quality = _accuracy_on_batch(model, dataset.take(1).get_single_element())
+            metrics["holdout_accuracy"] = quality
+            quality = tf.maximum(quality, QUALITY_FLOOR)
+            output["weight"] = quality if spec.weighting == "quality" else n_train * quality
+        elif spec.weighting == "examples":
             output["weight"] = n_train
-        elif spec.weighting == "quality":
-            output["weight"] = tf.maximum(quality, QUALITY_FLOOR)
-        elif spec.weighting == "hybrid":
-            output["weight"] = n_train * tf.maximum(quality, QUALITY_FLOOR)
-        output["metrics"] = collections.OrderedDict(
-            loss=totals["loss_sum"] / seen, accuracy=totals["correct"] / seen,
-            holdout_accuracy=quality)
+        output["metrics"] = metrics
         output["num_examples"] = n_train
         return output
 
@@ -371,22 +420,22 @@ def _initial_weights_fn(model_fn):
     return initial_weights
 
 
-def build_process(method: str = "weighted", *, local_epochs: int = 5, batch_size: int = 20,
-                  client_learning_rate: float = 0.3, holdout_fraction: float = 0.2,
+def build_process(method: str = "weighted", *, local_epochs: int = 5,
+                  client_learning_rate: float = 0.3, holdout: bool = True,
                   model_fn=models.create_keras_model, element_spec=None):
     """A `tff.templates.IterativeProcess` that trains with `method` (see `METHODS`).
 
     Each round: broadcast the server model; each client trains (`build_client_work`);
     the server adopts the mean of the client models, weighted as the method says.
-    `next` returns (new weights, metrics{loss, accuracy, holdout_accuracy}).
+    `next` returns (new weights, metrics{loss, accuracy[, holdout_accuracy]}).
+    Client datasets: see `client_dataset` / `federated_data`.
     """
     import tensorflow_federated as tff
 
     spec = _method(method)
     client_work = build_client_work(
-        method, local_epochs=local_epochs, batch_size=batch_size,
-        client_learning_rate=client_learning_rate, holdout_fraction=holdout_fraction,
-        model_fn=model_fn, element_spec=element_spec)
+        method, local_epochs=local_epochs, client_learning_rate=client_learning_rate,
+        holdout=holdout, model_fn=model_fn, element_spec=element_spec)
     data_type, weights_type = client_work.type_signature.parameter
     initial_weights = _initial_weights_fn(model_fn)
 
@@ -409,8 +458,8 @@ def build_process(method: str = "weighted", *, local_epochs: int = 5, batch_size
     return tff.templates.IterativeProcess(initialize_fn, next_fn)
 
 
-def build_robust_process(aggregate_fn, *, local_epochs: int = 5, batch_size: int = 20,
-                         client_learning_rate: float = 0.3, holdout_fraction: float = 0.2,
+def build_robust_process(aggregate_fn, *, local_epochs: int = 5,
+                         client_learning_rate: float = 0.3, holdout: bool = True,
                          model_fn=models.create_keras_model, element_spec=None):
     """Like `build_process("simple")`, but the server aggregates with
     `aggregate_fn(stacked)` (per weight tensor, clients along axis 0), and each client
@@ -424,9 +473,8 @@ def build_robust_process(aggregate_fn, *, local_epochs: int = 5, batch_size: int
     import tensorflow_federated as tff
 
     client_work = build_client_work(
-        "simple", local_epochs=local_epochs, batch_size=batch_size,
-        client_learning_rate=client_learning_rate, holdout_fraction=holdout_fraction,
-        model_fn=model_fn, element_spec=element_spec)
+        "simple", local_epochs=local_epochs, client_learning_rate=client_learning_rate,
+        holdout=holdout, model_fn=model_fn, element_spec=element_spec)
     data_type, weights_type = client_work.type_signature.parameter
     initial_weights = _initial_weights_fn(model_fn)
 
@@ -507,11 +555,11 @@ def linear_evaluator(x: np.ndarray, y: np.ndarray):
 
 def run_comparison(processes: dict, client_data, client_ids, *, rounds: int,
                    clients_per_round: int = 10, seed: int = 0, evaluate=None,
-                   batch_size: int = 20, progress: bool = True,
-                   description: str = "methods") -> dict:
+                   batch_size: int = 20, holdout_fraction: float = 0.2,
+                   progress: bool = True, description: str = "methods") -> dict:
     """Train every process in `processes` (name -> process) on equal terms: the same
     clients sampled for round r (`data.sample_clients(..., r, seed)`), the same
-    shuffled data, the same number of rounds. Returns name -> history (the rows of
+    shuffled data and held-out batches (`federated_data`), the same number of rounds. Returns name -> history (the rows of
     `course_utils.training.run_training`)."""
     from tqdm.auto import tqdm
 
@@ -522,8 +570,8 @@ def run_comparison(processes: dict, client_data, client_ids, *, rounds: int,
     def data_for_round(round_num):
         if round_num not in cache:
             ids = data.sample_clients(client_ids, clients_per_round, round_num, seed)
-            cache[round_num] = data.make_federated_data(
-                client_data, ids, epochs=1, batch_size=batch_size, seed=seed)
+            cache[round_num] = federated_data(client_data, ids, batch_size=batch_size,
+                                              holdout_fraction=holdout_fraction, seed=seed)
         return cache[round_num]
 
     histories = {}
@@ -542,6 +590,8 @@ def plot_comparison(results: dict, metric: str = "eval_accuracy", title: str | N
     it when it is a cell's last value)."""
     from matplotlib.figure import Figure
 
+    from course_utils import plots  # noqa: F401 - lets Jupyter show the Figure as an image
+
     fig = Figure(figsize=(4.2 * len(results), 3.3))
     axes = fig.subplots(1, len(results), sharey=True, squeeze=False)
     for ax, (scenario, histories) in zip(axes[0], results.items()):
@@ -552,7 +602,7 @@ def plot_comparison(results: dict, metric: str = "eval_accuracy", title: str | N
         ax.set_xlabel("round")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(ylabel)
-    axes[0][-1].legend(fontsize=8, loc="lower right")
+    axes[0][-1].legend(fontsize=8, loc="best")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -580,14 +630,14 @@ def final_table(results: dict, traffic: dict, clients_per_round: int, rounds: in
 def process_from_config(method: str, config: TrainConfig):
     """`build_process(method)` with the hyperparameters of a `TrainConfig`.
 
-    `config.extra` may set ``local_epochs`` (default 1: the client data is taken to
-    repeat its epochs already, as the train command prepares it) and
-    ``holdout_fraction``.
+    The train command gives each client one dataset that already repeats
+    `config.epochs` epochs, so the process runs one pass over it (`local_epochs`, from
+    ``config.extra``, defaults to 1), holding out its first batch. Since the held-out
+    examples come back in later epochs, the quality weights are then optimistic;
+    notebook 07 uses `federated_data` for a clean held-out batch.
     """
     return build_process(method, local_epochs=int(config.extra.get("local_epochs", 1)),
-                         batch_size=config.batch_size,
-                         client_learning_rate=config.client_learning_rate,
-                         holdout_fraction=float(config.extra.get("holdout_fraction", 0.2)))
+                         client_learning_rate=config.client_learning_rate)
 
 
 def _register_methods():

@@ -115,8 +115,11 @@ def unequal_partition(arrays: Arrays, seed: int = 0, smallest_fraction: float = 
 
 
 def label_skew(arrays: Arrays, num_classes: int = 10) -> float:
-    """How non-IID a partition is: the mean total-variation distance between each
-    client's label distribution and the pooled one (0 = identical label mixes)."""
+    """How different the clients' label mixes are: the mean total-variation distance
+    between each client's label distribution and the pooled one (0 = identical).
+
+    Only labels: writers who all write every digit score low even when their styles
+    differ, and small clients score high by chance alone."""
     labels, _ = _pool(arrays)
     overall = np.bincount(labels, minlength=num_classes) / len(labels)
     distances = []
@@ -127,11 +130,16 @@ def label_skew(arrays: Arrays, num_classes: int = 10) -> float:
 
 
 def describe(arrays: Arrays) -> str:
-    """One line: clients, examples, size range, label skew."""
+    """One line: clients, examples, and how their sizes spread."""
     n = np.array(list(sizes(arrays).values()))
-    return (f"{len(n)} clients, {n.sum():,} examples, sizes {n.min()}-{n.max()} "
-            f"(median {int(np.median(n))}, largest/smallest {n.max() / n.min():.0f}x), "
-            f"label skew {label_skew(arrays):.2f}")
+    return (f"{len(n)} clients, {n.sum():,} examples, {n.min()} to {n.max()} per client "
+            f"(median {int(np.median(n))}; the largest 10% of clients hold "
+            f"{_top_share(n):.0%} of the examples)")
+
+
+def _top_share(n: np.ndarray, top: float = 0.1) -> float:
+    k = max(1, int(round(top * len(n))))
+    return float(np.sort(n)[::-1][:k].sum() / n.sum())
 
 
 def as_client_data(arrays: Arrays):
@@ -161,6 +169,10 @@ def as_client_data(arrays: Arrays):
             raise NotImplementedError(
                 "This in-memory ClientData builds datasets in Python: use "
                 "create_tf_dataset_for_client(client_id).")
+
+        def arrays_for_client(self, client_id):
+            """The client's examples as NumPy arrays (label, pixels)."""
+            return self._arrays[client_id]
 
         def create_tf_dataset_for_client(self, client_id):
             if client_id not in self._arrays:

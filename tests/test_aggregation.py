@@ -84,12 +84,18 @@ def test_type_bytes():
 
 
 def test_communication_per_method():
-    simple, weighted, fedsgd = (agg.communication(m) for m in ("simple", "weighted", "fedsgd"))
-    assert simple.download == weighted.download == 31_400
-    assert simple.upload_parts == {"weights": 31_400, "metrics": 12, "num_examples": 4}
-    assert weighted.upload_parts["weight"] == 4
-    assert weighted.upload == simple.upload + 4 == fedsgd.upload
-    assert weighted.per_round(10) == 10 * (31_400 + 31_420)
+    simple, weighted, fedsgd, quality = (agg.communication(m) for m in
+                                         ("simple", "weighted", "fedsgd", "quality"))
+    assert simple.download == weighted.download == quality.download == 31_400
+    assert simple.upload_parts == {"weights": 31_400, "metrics": 8, "num_examples": 4}
+    assert weighted.upload_parts["weight"] == quality.upload_parts["weight"] == 4
+    assert weighted.upload == simple.upload + 4 == fedsgd.upload == quality.upload - 4
+    assert weighted.per_round(10) == 10 * (31_400 + 31_416)
+
+
+def test_quality_methods_need_a_held_out_batch():
+    with pytest.raises(ValueError, match="holdout=True"):
+        agg.build_client_work("hybrid", holdout=False)
 
 
 # --- federated computations --------------------------------------------------------
@@ -134,13 +140,14 @@ def test_robust_computation_matches_numpy_trimmed_mean():
 
 # --- client work and processes on small hand-made data ------------------------------
 
-def _client_dataset(n, seed):
-    import tensorflow as tf
-
+def _examples(n, seed):
     rng = np.random.default_rng(seed)
-    x = rng.uniform(size=(n, 784)).astype(np.float32)
-    y = rng.integers(0, 10, size=(n, 1)).astype(np.int32)
-    return tf.data.Dataset.from_tensor_slices(collections.OrderedDict(x=x, y=y)).batch(7)
+    return {"x": rng.uniform(size=(n, 784)).astype(np.float32),
+            "y": rng.integers(0, 10, size=(n, 1)).astype(np.int32)}
+
+
+def _client_dataset(n, seed, holdout_fraction=0.2):
+    return agg.client_dataset(_examples(n, seed), holdout_fraction, batch_size=5)
 
 
 def _arrays(dataset):
@@ -149,20 +156,34 @@ def _arrays(dataset):
     return x, y
 
 
-def test_split_holdout_counts_and_disjoint_parts():
-    import tensorflow as tf
+def test_client_dataset_puts_the_held_out_examples_in_the_first_batch():
+    examples = _examples(23, 0)
+    batches = list(agg.client_dataset(examples, 0.2, batch_size=5).as_numpy_iterator())
+    assert [len(b["y"]) for b in batches] == [4, 5, 5, 5, 4]
+    assert np.array_equal(np.concatenate([b["x"] for b in batches]), examples["x"])
+    no_holdout = list(agg.client_dataset(examples, 0.0, batch_size=5).as_numpy_iterator())
+    assert [len(b["y"]) for b in no_holdout] == [5, 5, 5, 5, 3]
+    for n, sizes in ((1, [1]), (2, [1, 1]), (5, [1, 4])):
+        small = agg.client_dataset(_examples(n, 1), 0.2, batch_size=20)
+        assert [len(b["y"]) for b in small.as_numpy_iterator()] == sizes
 
-    dataset = _client_dataset(23, 0)
-    train, holdout, num_train, num_holdout = agg.split_holdout(dataset, 0.2)
-    assert (int(num_train), int(num_holdout)) == (19, 4)
-    x, _ = _arrays(dataset)
-    held = np.stack([e["x"] for e in holdout.as_numpy_iterator()])
-    kept = np.stack([e["x"] for e in train.as_numpy_iterator()])
-    assert np.array_equal(held, x[:4]) and np.array_equal(kept, x[4:])
-    tiny = tf.data.Dataset.from_tensor_slices(
-        collections.OrderedDict(x=np.zeros((2, 784), np.float32),
-                                y=np.zeros((2, 1), np.int32))).batch(5)
-    assert [int(v) for v in agg.split_holdout(tiny, 0.2)[2:]] == [1, 1]
+
+def test_federated_data_is_the_same_for_in_memory_and_sqlite_clients(offline_dir):
+    from course_utils import data
+
+    train, _ = data.load_emnist(data=str(offline_dir), verbose=False)
+    ids = train.client_ids[:3]
+    in_memory = partitions.as_client_data(partitions.client_arrays(train, ids))
+    for client_data in (train, in_memory):
+        datasets = agg.federated_data(client_data, ids, seed=1)
+        for cid, dataset in zip(ids, datasets):
+            x, y = _arrays(dataset)
+            n = len(list(train.create_tf_dataset_for_client(cid)))
+            first = next(iter(dataset))
+            assert len(y) == n and len(first["y"]) == max(1, int(0.2 * n))
+            assert x.shape == (n, 784) and 0.0 <= x.min() and x.max() <= 1.0
+    a, b = (_arrays(agg.federated_data(in_memory, ids[:1], seed=s)[0])[1] for s in (1, 1))
+    assert np.array_equal(a, b)  # the same seed shuffles the same way
 
 
 @pytest.fixture(scope="module")
@@ -172,8 +193,8 @@ def client_datasets():
 
 @pytest.mark.parametrize("method", ["simple", "weighted", "quality", "hybrid"])
 def test_process_aggregates_client_models_as_the_method_says(method, client_datasets):
-    work = agg.build_client_work(method, local_epochs=2, batch_size=5)
-    process = agg.build_process(method, local_epochs=2, batch_size=5)
+    work = agg.build_client_work(method, local_epochs=2)
+    process = agg.build_process(method, local_epochs=2)
     state = process.initialize()
     outputs = [work(ds, state) for ds in client_datasets]
     weights = None if method == "simple" else [float(o["weight"]) for o in outputs]
@@ -188,15 +209,31 @@ def test_process_aggregates_client_models_as_the_method_says(method, client_data
     new_state, metrics = process.next(state, client_datasets)
     expected = agg.mean_of_models([o["weights"] for o in outputs], weights)
     assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(new_state, expected))
-    assert set(metrics) == {"loss", "accuracy", "holdout_accuracy"}
+    quality_metric = {"holdout_accuracy"} if method in ("quality", "hybrid") else set()
+    assert set(metrics) == {"loss", "accuracy"} | quality_metric
+
+
+@pytest.mark.parametrize("method", ["quality", "hybrid"])
+def test_quality_is_the_trained_models_accuracy_on_the_first_batch(method, client_datasets):
+    work = agg.build_client_work(method, local_epochs=3)
+    zeros = [np.zeros((784, 10), np.float32), np.zeros(10, np.float32)]
+    for dataset in client_datasets:
+        for _ in range(3):  # the same every time: read after training, never before
+            output = work(dataset, zeros)
+            kernel, bias = output["weights"]
+            held_out = next(iter(dataset.as_numpy_iterator()))
+            predicted = np.argmax(held_out["x"] @ kernel + bias, axis=1)
+            accuracy = np.mean(predicted == held_out["y"].reshape(-1))
+            assert output["metrics"]["holdout_accuracy"] == pytest.approx(accuracy)
 
 
 def test_fedsgd_client_takes_one_full_batch_gradient_step(client_datasets):
     lr = 0.5
-    work = agg.build_client_work("fedsgd", client_learning_rate=lr, holdout_fraction=0.0)
+    work = agg.build_client_work("fedsgd", client_learning_rate=lr, holdout=False)
     zeros = [np.zeros((784, 10), np.float32), np.zeros(10, np.float32)]
-    kernel, bias = work(client_datasets[1], zeros)["weights"]
-    x, y = _arrays(client_datasets[1])
+    dataset = _client_dataset(30, 5, holdout_fraction=0.0)
+    kernel, bias = work(dataset, zeros)["weights"]
+    x, y = _arrays(dataset)
     probs = np.full((len(y), 10), 0.1)          # softmax of zero logits
     error = probs - np.eye(10)[y]               # d loss / d logits, per example
     assert np.allclose(kernel, -lr * x.T @ error / len(y), atol=1e-6)
@@ -204,9 +241,8 @@ def test_fedsgd_client_takes_one_full_batch_gradient_step(client_datasets):
 
 
 def test_robust_process_with_mean_and_honest_clients_equals_simple(client_datasets):
-    simple = agg.build_process("simple", local_epochs=1, batch_size=5)
-    robust = agg.WithCorruptedClients(
-        agg.build_robust_process(agg.tf_mean, local_epochs=1, batch_size=5), 0)
+    simple = agg.build_process("simple", local_epochs=1)
+    robust = agg.WithCorruptedClients(agg.build_robust_process(agg.tf_mean, local_epochs=1), 0)
     s1, _ = simple.next(simple.initialize(), client_datasets)
     s2, _ = robust.next(robust.initialize(), client_datasets)
     assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(s1, s2))
@@ -223,7 +259,7 @@ def test_linear_evaluator_matches_keras(client_datasets):
     weights = [rng.normal(size=(784, 10)).astype(np.float32) * 0.01,
                rng.normal(size=10).astype(np.float32)]
     x, y = _arrays(client_datasets[2])
-    ours = agg.linear_evaluator(x, y)(weights)
+    ours = agg.linear_evaluator(x, y)(weights)  # all batches, the held-out one too
     keras = models.evaluate_keras(weights, client_datasets[2])
     assert ours["accuracy"] == pytest.approx(keras["accuracy"], abs=1e-6)
     assert ours["loss"] == pytest.approx(keras["loss"], rel=1e-4)
@@ -237,7 +273,7 @@ def test_methods_are_registered_and_build_from_a_train_config(client_datasets):
     available = algorithms.available()
     for name in ("agg-simple", "agg-weighted", "agg-quality", "agg-hybrid", "fedsgd"):
         assert name in available and "notebook 07" in available[name].description
-    config = algorithms.TrainConfig(batch_size=5, extra={"local_epochs": 2})
+    config = algorithms.TrainConfig(extra={"local_epochs": 2})
     process = algorithms.get("agg-hybrid").build(config)
     state, metrics = process.next(process.initialize(), client_datasets)
     assert [np.shape(w) for w in state] == [(784, 10), (10,)]
