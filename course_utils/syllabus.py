@@ -134,7 +134,9 @@ SYLLABUS: tuple[Lesson, ...] = (
         ("compare simple averaging, weighted averaging and federated averaging",
          "try hybrid aggregation rules",
          "see how each behaves on IID and on non-IID clients",
-         "spot where popular code snippets get aggregation wrong"),
+         "spot where popular code snippets get aggregation wrong",
+         "count what each method sends over the network, and write a robust aggregator "
+         "(trimmed mean) against corrupted clients"),
         ("05",), "Notebook 05.", 40, has_solution=True),
     Lesson(
         "08", "08_scaling_out.ipynb", "Scaling out",
