@@ -178,3 +178,29 @@ def test_building_a_process_keeps_earlier_keras_models_usable():
     fedavg.build_fedavg_process(0.1)
     x = np.zeros((2, 784), np.float32)
     assert model(x).shape == (2, 10)
+
+
+def test_tff_learning_model_clips_saturated_probabilities():
+    """Why notebook 05's proof uses learning rate 0.1: with saturated predictions,
+    tff.learning's Keras wrapper computes a clipped cross-entropy, while a Keras model
+    called directly (as in client_update) gets the exact one from the logits."""
+    import collections
+
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    x = rng.random((4, 784)).astype(np.float32)
+    y = np.array([[1], [2], [3], [4]], np.int32)
+    weights = [rng.normal(size=(784, 10)).astype(np.float32) * 0.5, np.zeros(10, np.float32)]
+    keras_model = models.create_keras_model()
+    keras_model.set_weights(weights)
+    exact = float(tf.keras.losses.SparseCategoricalCrossentropy()(y, keras_model(x)))
+    logits = x @ weights[0]
+    expected = np.mean(np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1))
+                       + logits.max(1) - logits[np.arange(4), y[:, 0]])
+    assert exact == pytest.approx(expected, rel=1e-5)
+    tff_model = models.tff_model_fn()
+    for variable, value in zip(tff_model.trainable_variables, weights):
+        variable.assign(value)
+    clipped = float(tff_model.forward_pass(collections.OrderedDict(x=x, y=y)).loss)
+    assert clipped < exact - 1.0  # -log(1e-7) = 16.1 caps each example's loss
