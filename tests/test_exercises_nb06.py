@@ -177,7 +177,8 @@ def test_clipping_wrong_return_shape_is_named():
 # --- exercise 3: learning-rate decay -------------------------------------------------
 
 def variant_lr_process(initial_learning_rate, decay, *, decay_at="server",
-                       clients_use_state=True, initial_decayed=False, state_has_rate=True):
+                       clients_use_state=True, initial_decayed=False, state_has_rate=True,
+                       as_pair=False):
     """The reference lr-decay process with one thing done wrong (see the arguments)."""
     import tensorflow_federated as tff
 
@@ -189,6 +190,8 @@ def variant_lr_process(initial_learning_rate, decay, *, decay_at="server",
         weights = [tf.identity(v) for v in models.create_keras_model().trainable_variables]
         if not state_has_rate:
             return weights
+        if as_pair:
+            return weights, tf.constant(start, tf.float32)
         return collections.OrderedDict(weights=weights,
                                        learning_rate=tf.constant(start, tf.float32))
 
@@ -206,6 +209,8 @@ def variant_lr_process(initial_learning_rate, decay, *, decay_at="server",
     @tff.tensorflow.computation(weights_type, np.float32)
     def server_update_fn(mean_client_weights, learning_rate):
         factor = decay if decay_at == "server" else 1.0
+        if as_pair:
+            return mean_client_weights, learning_rate * factor
         return collections.OrderedDict(weights=mean_client_weights,
                                        learning_rate=learning_rate * factor)
 
@@ -223,6 +228,8 @@ def variant_lr_process(initial_learning_rate, decay, *, decay_at="server",
         if not state_has_rate:
             rate = tff.federated_value(np.float32(initial_learning_rate), tff.SERVER)
             weights = state
+        elif as_pair:
+            weights, rate = state[0], state[1]
         else:
             rate, weights = state.learning_rate, state.weights
         rate = tff.federated_map(predecay, rate)
@@ -259,6 +266,12 @@ def test_lr_decay_wrong_answers_are_named(options, phrases):
     verdict = verdict_of(nb06.check_lr_decay_process,
                          lambda lr, decay: variant_lr_process(lr, decay, **options))
     assert_wrong(verdict, *phrases)
+
+
+def test_lr_decay_state_as_a_pair_passes():
+    verdict = verdict_of(nb06.check_lr_decay_process,
+                         lambda lr, decay: variant_lr_process(lr, decay, as_pair=True))
+    assert verdict.passed, verdict
 
 
 def test_lr_decay_wrong_decay_formula_shows_expected_rates():

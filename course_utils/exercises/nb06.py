@@ -324,15 +324,24 @@ def _split_state(state):
         parts = [state[weight_keys[0]], state[rate_keys[0]]]
     elif isinstance(state, Sequence) and len(state) == 2:
         parts = list(state)
-        if np.ndim(parts[0]) == 0 and not isinstance(parts[0], Sequence):
+        if _is_number(parts[0]):
             parts.reverse()
     else:
         raise Mistake(message + ".")
     weights, rate = parts
     weights = getattr(weights, "trainable", weights)
-    if np.ndim(rate) != 0 or isinstance(rate, Sequence):
+    if not _is_number(rate):
         raise Mistake(message + " (no single learning-rate number in it).")
     return _as_arrays(weights, 2, "the state's weights"), float(np.asarray(rate))
+
+
+def _is_number(value) -> bool:
+    if isinstance(value, (Sequence, Mapping)):
+        return False
+    try:
+        return np.ndim(value) == 0
+    except ValueError:  # a ragged list of arrays
+        return False
 
 
 def _state_type_has_rate(process) -> bool:
