@@ -633,8 +633,10 @@ def process_from_config(method: str, config: TrainConfig):
     The train command gives each client one dataset that already repeats
     `config.epochs` epochs, so the process runs one pass over it (`local_epochs`, from
     ``config.extra``, defaults to 1), holding out its first batch. Since the held-out
-    examples come back in later epochs, the quality weights are then optimistic;
-    notebook 07 uses `federated_data` for a clean held-out batch.
+    examples come back in later epochs, the quality weights are then optimistic. For a
+    clean held-out batch give one pass and let the process repeat it:
+    `python -m course_utils train --algorithm agg-quality --epochs 1 --extra
+    local_epochs=5` (notebook 07 uses `federated_data` for the same effect).
     """
     return build_process(method, local_epochs=int(config.extra.get("local_epochs", 1)),
                          client_learning_rate=config.client_learning_rate)
