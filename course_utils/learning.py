@@ -7,7 +7,6 @@ notebooks 02 and 03 share.
   `training.run_training(..., evaluate=...)` (one compiled Keras model, reused).
 - `build_federated_evaluation(...)` / `federated_evaluate(...)`: federated evaluation
   with `tff.learning.algorithms.build_fed_eval`, for any model weights.
-- `round_metrics(...)`: the training metrics of a round as one flat dict.
 """
 
 from __future__ import annotations
@@ -90,21 +89,3 @@ def _as_model_weights(weights):
         return weights
     return tff.learning.models.ModelWeights(trainable=_trainable(weights),
                                             non_trainable=[])
-
-
-def round_metrics(metrics) -> dict[str, float]:
-    """A tff.learning round's nested metrics as a flat {name: value} dict.
-
-    `metrics["client_work"]["train"]["loss"]` becomes `"client_work/train/loss"`.
-    """
-    flat = {}
-
-    def walk(prefix, value):
-        if hasattr(value, "items"):
-            for key, inner in value.items():
-                walk(f"{prefix}/{key}" if prefix else str(key), inner)
-        else:
-            flat[prefix] = value
-
-    walk("", metrics)
-    return flat

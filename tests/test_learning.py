@@ -1,7 +1,5 @@
 """course_utils.learning: tff.learning FedAvg with the course settings, evaluations."""
 
-import collections
-
 import numpy as np
 import pytest
 
@@ -16,15 +14,6 @@ def offline(offline_dir):
 @pytest.fixture(scope="module")
 def process():
     return learning.build_fedavg()
-
-
-def test_round_metrics_flattens_nested_metrics():
-    metrics = collections.OrderedDict(
-        distributor=(), client_work=collections.OrderedDict(
-            train=collections.OrderedDict(loss=1.5, num_examples=3)))
-    assert learning.round_metrics(metrics) == {
-        "distributor": (), "client_work/train/loss": 1.5,
-        "client_work/train/num_examples": 3}
 
 
 def test_fedavg_has_the_course_learning_rates_and_learns(offline, process):
