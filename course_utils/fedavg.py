@@ -148,11 +148,6 @@ def finalize_metrics(totals):
                                    accuracy=totals["correct"] / n)
 
 
-# Older private names, kept for code written against them.
-_zero_metrics, _add_batch_metrics, _finalize_metrics = (
-    zero_metrics, add_batch_metrics, finalize_metrics)
-
-
 # --- comparing models -----------------------------------------------------------------
 
 def max_weight_difference(weights_a, weights_b) -> float:

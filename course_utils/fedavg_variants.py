@@ -36,6 +36,7 @@ import tensorflow as tf
 import tensorflow_federated as tff
 
 from course_utils import fedavg, models
+from course_utils.fedavg import add_batch_metrics, finalize_metrics, zero_metrics
 from course_utils.algorithms import TrainConfig, register
 
 DEFAULT_CLIP_NORM = 1.0
@@ -55,32 +56,6 @@ class VariantProcess(tff.templates.IterativeProcess):
     def get_model_weights(self, state):
         """The model weights (list [kernel, bias]) inside `state`."""
         return self._weights_of(state)
-
-
-# --- metrics, with the keys fedavg.client_update's totals use ------------------------
-
-def zero_metrics():
-    """The running totals a client update starts from (see `add_batch_metrics`)."""
-    return collections.OrderedDict(loss_sum=tf.constant(0.0), correct=tf.constant(0.0),
-                                   num_examples=tf.constant(0.0))
-
-
-def add_batch_metrics(totals, loss, labels, predictions):
-    """Add one batch's summed loss, correct predictions and examples to `totals`."""
-    labels = tf.reshape(tf.cast(labels, tf.int64), [-1])
-    n = tf.cast(tf.shape(labels)[0], tf.float32)
-    hits = tf.cast(tf.equal(tf.argmax(predictions, axis=1), labels), tf.float32)
-    return collections.OrderedDict(
-        loss_sum=totals["loss_sum"] + loss * n,
-        correct=totals["correct"] + tf.reduce_sum(hits),
-        num_examples=totals["num_examples"] + n,
-    )
-
-
-def finalize_metrics(totals):
-    n = tf.maximum(totals["num_examples"], 1.0)
-    return collections.OrderedDict(loss=totals["loss_sum"] / n,
-                                   accuracy=totals["correct"] / n)
 
 
 # --- exercise 1: midpoint server update ----------------------------------------------

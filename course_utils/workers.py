@@ -151,12 +151,7 @@ class Worker:
     def stub(self):
         """gRPC stub of TFF's executor service on this worker."""
         if self._stub is None:
-            import grpc
-            from tensorflow_federated.python.core.impl.executors import (
-                remote_executor_grpc_stub,
-            )
-            channel = grpc.insecure_channel(self.address, _GRPC_OPTIONS)
-            self._stub = remote_executor_grpc_stub.RemoteExecutorGrpcStub(channel)
+            self._stub = executor_stub(self.address)
         return self._stub
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -193,6 +188,15 @@ _GRPC_OPTIONS = [
     ("grpc.max_receive_message_length", _GRPC_MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", _GRPC_MAX_MESSAGE_BYTES),
 ]
+
+
+def executor_stub(address: str):
+    """A gRPC stub of TFF's executor service at `address` ("host:port")."""
+    import grpc
+    from tensorflow_federated.python.core.impl.executors import remote_executor_grpc_stub
+
+    channel = grpc.insecure_channel(address, _GRPC_OPTIONS)
+    return remote_executor_grpc_stub.RemoteExecutorGrpcStub(channel)
 
 
 @atexit.register
