@@ -561,8 +561,6 @@ def run_comparison(processes: dict, client_data, client_ids, *, rounds: int,
     clients sampled for round r (`data.sample_clients(..., r, seed)`), the same
     shuffled data and held-out batches (`federated_data`), the same number of rounds. Returns name -> history (the rows of
     `course_utils.training.run_training`)."""
-    from tqdm.auto import tqdm
-
     from course_utils import data, training
 
     cache = {}
@@ -575,7 +573,7 @@ def run_comparison(processes: dict, client_data, client_ids, *, rounds: int,
         return cache[round_num]
 
     histories = {}
-    bar = tqdm(processes.items(), desc=description, disable=not progress, unit="method")
+    bar = training.progress_bar(processes.items(), description, "method", progress)
     for name, process in bar:
         bar.set_postfix(method=name)
         _, histories[name] = training.run_training(process, rounds, data_for_round,

@@ -7,8 +7,23 @@ the course's hand-built ones (`next` returns `(state, metrics)`).
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable
+
+PROGRESS_ENV = "COURSE_PROGRESS"
+
+
+def progress_bar(iterable, description: str, unit: str, enabled: bool = True):
+    """A tqdm progress bar (a widget in Jupyter, stderr in a terminal).
+
+    COURSE_PROGRESS=0 turns every bar off: the notebook runner sets it, because a stored
+    widget would show its initial "0%" state on GitHub.
+    """
+    from tqdm.auto import tqdm
+
+    enabled = enabled and os.environ.get(PROGRESS_ENV, "1") != "0"
+    return tqdm(iterable, desc=description, unit=unit, disable=not enabled)
 
 
 def train_metrics(metrics) -> dict[str, float]:
@@ -38,13 +53,11 @@ def run_training(process, rounds: int, data_for_round: Callable[[int], list], *,
     `eval_loss` / `eval_accuracy` after each round. `history` has one dict per round:
     round, seconds, train_loss, train_accuracy (+ eval_* when evaluating).
     """
-    from tqdm.auto import tqdm
-
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1, got {rounds}.")
     state = process.initialize() if state is None else state
     history = []
-    bar = tqdm(range(1, rounds + 1), desc=description, disable=not progress, unit="round")
+    bar = progress_bar(range(1, rounds + 1), description, "round", progress)
     for round_num in bar:
         federated_data = data_for_round(round_num)
         start = time.perf_counter()
