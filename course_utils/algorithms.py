@@ -73,11 +73,6 @@ def _fedavg(config: TrainConfig):
 
 @register("tff-fedavg", "tff.learning.algorithms.build_weighted_fed_avg (notebook 02)")
 def _tff_fedavg(config: TrainConfig):
-    import tensorflow_federated as tff
+    from course_utils import learning
 
-    from course_utils import models
-
-    return tff.learning.algorithms.build_weighted_fed_avg(
-        models.tff_model_fn,
-        client_optimizer_fn=tff.learning.optimizers.build_sgdm(config.client_learning_rate),
-        server_optimizer_fn=tff.learning.optimizers.build_sgdm(config.server_learning_rate))
+    return learning.build_fedavg(config.client_learning_rate, config.server_learning_rate)
