@@ -301,11 +301,12 @@ class _GuardedStub:
             return getattr(worker.stub(), method)(request)
         try:
             return getattr(worker.stub(), method)(request)
-        except (grpc.RpcError, executors_errors.RetryableError) as error:
+        except (grpc.RpcError, executors_errors.RetryableError):
             if self._pool is None or not _died(worker):
                 raise
-            code = getattr(worker.process, "returncode", None)
-            how = (f"killed by {signal.Signals(-code).name}" if code and code < 0
+            code = worker.process.returncode if worker.process is not None else None
+            how = ("it was stopped" if code is None
+                   else f"killed by {signal.Signals(-code).name}" if code < 0
                    else f"exit code {code}")
             lost = WorkerLostError(
                 f"TFF worker {self._index} at {worker.address} (pid {worker.pid}) died "
