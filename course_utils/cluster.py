@@ -87,14 +87,9 @@ class RemoteWorker:
 
     def stub(self):
         if self._stub is None:
-            import grpc
-            from tensorflow_federated.python.core.impl.executors import (
-                remote_executor_grpc_stub,
-            )
-            from course_utils.workers import _GRPC_OPTIONS
+            from course_utils.workers import executor_stub
 
-            channel = grpc.insecure_channel(self.address, _GRPC_OPTIONS)
-            self._stub = remote_executor_grpc_stub.RemoteExecutorGrpcStub(channel)
+            self._stub = executor_stub(self.address)
         return self._stub
 
     def __repr__(self) -> str:
