@@ -365,9 +365,7 @@ def build_client_work(method: str = "weighted", *, local_epochs: int = 5,
         raise ValueError(f"Method {method!r} weights clients by their accuracy on a "
                          "held-out batch: it needs holdout=True.")
     element_spec = element_spec or models.input_spec()
-    weights_type = tff.types.tensorflow_to_type(
-        [tf.TensorSpec(v.shape, v.dtype) for v in model_fn().trainable_variables])
-    data_type = tff.SequenceType(tff.types.tensorflow_to_type(element_spec))
+    weights_type, data_type = fedavg.federated_types(model_fn, element_spec)
 
     @tff.tensorflow.computation(data_type, weights_type)
     def client_work(dataset, server_weights):

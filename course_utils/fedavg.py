@@ -75,6 +75,21 @@ def server_update(mean_client_weights):
     return mean_client_weights
 
 
+def federated_types(model_fn=models.create_keras_model, element_spec=None):
+    """(weights type, client data type) of the TFF computations for `model_fn`'s model.
+
+    The weights are the list of its trainable variables; the data is a sequence of
+    `element_spec` batches (default: `models.input_spec()`).
+    """
+    import tensorflow_federated as tff
+
+    weights_type = tff.types.tensorflow_to_type(
+        [tf.TensorSpec(v.shape, v.dtype) for v in model_fn().trainable_variables])
+    data_type = tff.SequenceType(
+        tff.types.tensorflow_to_type(element_spec or models.input_spec()))
+    return weights_type, data_type
+
+
 def build_fedavg_process(client_learning_rate: float = 0.3,
                          model_fn=models.create_keras_model,
                          element_spec=None, *,
@@ -88,10 +103,7 @@ def build_fedavg_process(client_learning_rate: float = 0.3,
     """
     import tensorflow_federated as tff
 
-    element_spec = element_spec or models.input_spec()
-    weights_type = tff.types.tensorflow_to_type(
-        [tf.TensorSpec(v.shape, v.dtype) for v in model_fn().trainable_variables])
-    data_type = tff.SequenceType(tff.types.tensorflow_to_type(element_spec))
+    weights_type, data_type = federated_types(model_fn, element_spec)
 
     @tff.tensorflow.computation
     def initial_weights():

@@ -66,14 +66,6 @@ def midpoint_server_update(server_weights, mean_client_weights):
             for current, mean in zip(server_weights, mean_client_weights)]
 
 
-def _types(model_fn, element_spec):
-    weights_type = tff.types.tensorflow_to_type(
-        [tf.TensorSpec(v.shape, v.dtype) for v in model_fn().trainable_variables])
-    data_type = tff.SequenceType(
-        tff.types.tensorflow_to_type(element_spec or models.input_spec()))
-    return weights_type, data_type
-
-
 def build_midpoint_process(client_learning_rate: float = 0.3,
                            model_fn=models.create_keras_model, element_spec=None, *,
                            client_update=fedavg.client_update,
@@ -84,7 +76,7 @@ def build_midpoint_process(client_learning_rate: float = 0.3,
     Same state and type signatures as `fedavg.build_fedavg_process`; only the server
     step differs (it takes two weight lists instead of one).
     """
-    weights_type, data_type = _types(model_fn, element_spec)
+    weights_type, data_type = fedavg.federated_types(model_fn, element_spec)
 
     @tff.tensorflow.computation
     def initial_weights():
@@ -173,7 +165,7 @@ def build_lr_decay_process(initial_learning_rate: float = 0.3,
     `initial_learning_rate * decay**(r - 1)`; the server decays the rate after each
     round. The state is an OrderedDict(weights=[kernel, bias], learning_rate=float32).
     """
-    weights_type, data_type = _types(model_fn, element_spec)
+    weights_type, data_type = fedavg.federated_types(model_fn, element_spec)
 
     @tff.tensorflow.computation
     def initial_state():

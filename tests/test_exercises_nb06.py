@@ -182,7 +182,7 @@ def variant_lr_process(initial_learning_rate, decay, *, decay_at="server",
     """The reference lr-decay process with one thing done wrong (see the arguments)."""
     import tensorflow_federated as tff
 
-    weights_type, data_type = fedavg_variants._types(models.create_keras_model, None)
+    weights_type, data_type = fedavg.federated_types(models.create_keras_model)
     start = initial_learning_rate * (decay if initial_decayed else 1.0)
 
     @tff.tensorflow.computation
