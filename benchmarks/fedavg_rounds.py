@@ -5,7 +5,7 @@
 In one run, on the same data (the same sampled clients, the same seeded shuffles), it
 times one FedAvg round of:
 
-  hand-built    course_utils.fedavg.build_fedavg_process (notebook 05)
+  hand-built    course_utils.fedavg.build_unweighted_fedavg_process (notebook 05)
   tff.learning  tff.learning.algorithms.build_unweighted_fed_avg with client SGD and
                 server SGD(1.0): the same algorithm, so the same weights come out
   plain TF      the same local training (course_utils.fedavg.client_update) run client
@@ -150,7 +150,7 @@ def tutorial_port_processes(learning_rate) -> dict:
     def rebuild_server_update(mean_client_weights):
         return copy_into_model(models.create_keras_model(), mean_client_weights)
 
-    build = fedavg.build_fedavg_process
+    build = fedavg.build_unweighted_fedavg_process
     return {
         "tutorial port": build(learning_rate, model_fn=models.tff_model_fn,
                                client_update=tutorial_client_update,
@@ -196,7 +196,7 @@ def main(argv=None) -> int:
                                         batch_size=args.batch_size, seed=args.seed)
 
     lr = args.client_learning_rate
-    hand = fedavg.build_fedavg_process(lr)
+    hand = fedavg.build_unweighted_fedavg_process(lr)
     learning = tff.learning.algorithms.build_unweighted_fed_avg(
         models.tff_model_fn,
         client_optimizer_fn=tff.learning.optimizers.build_sgdm(learning_rate=lr),

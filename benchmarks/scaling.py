@@ -8,7 +8,7 @@ notebook's stored outputs afterwards with tools/run_notebooks.py). Configuration
 
   local      course_utils' default context: one worker, no splitting (what notebooks
              02-07 use)
-  N worker(s) course_utils.cluster's distributed context (TFF's
+  N worker(s) course_utils.runtime.cluster's distributed context (TFF's
              MergeableCompExecutionContext): each round's clients split across N workers
 
 Every configuration runs course_utils.fedavg unchanged, on the same sampled clients
@@ -83,7 +83,9 @@ def measure(args) -> dict:
     import tensorflow_federated as tff
     from tensorflow_federated.python.core.impl.context_stack import context_stack_impl
 
-    from course_utils import cluster, data, fedavg, runtime
+    from course_utils import data, fedavg
+    from course_utils.runtime import cluster
+    from course_utils.runtime import context as runtime
 
     stack = context_stack_impl.context_stack
     train, _ = data.load_emnist(data=args.data)
@@ -93,7 +95,7 @@ def measure(args) -> dict:
         raise SystemExit(f"error: {too_many} clients per round, but the data has only "
                          f"{len(ids)} clients (use --data /tmp/femnist or fewer clients)")
 
-    process = fedavg.build_fedavg_process()
+    process = fedavg.build_unweighted_fedavg_process()
     pools = {n: cluster.WorkerPool(n).start() for n in args.workers}
     configs = {}  # name -> (context or None for the default, pids of its workers)
     if not args.no_local:

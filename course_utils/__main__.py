@@ -1,5 +1,5 @@
-"""`python -m course_utils ...`: the course's terminal entry point (see cli.py)."""
+"""`python -m course_utils ...`: the course's terminal entry point (see course_utils/cli/main.py)."""
 
-from course_utils.cli import main
+from course_utils.cli.main import main
 
 raise SystemExit(main())

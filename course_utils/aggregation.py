@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from course_utils import fedavg, models
-from course_utils.algorithms import TrainConfig, register
+from course_utils.settings import COURSE
 
 WEIGHTINGS = ("uniform", "examples", "quality", "hybrid")
 QUALITY_FLOOR = 1e-3  # a client's quality weight is at least this, so weights never all vanish
@@ -342,7 +342,7 @@ def _accuracy_on_batch(model, batch):
 
 
 def build_client_work(method: str = "weighted", *, local_epochs: int = 5,
-                      client_learning_rate: float = 0.3, holdout: bool = True,
+                      client_learning_rate: float = COURSE.client_learning_rate, holdout: bool = True,
                       model_fn=models.create_keras_model, element_spec=None):
     """The client's part of a round under `method`, as a TFF computation.
 
@@ -419,7 +419,7 @@ def _initial_weights_fn(model_fn):
 
 
 def build_process(method: str = "weighted", *, local_epochs: int = 5,
-                  client_learning_rate: float = 0.3, holdout: bool = True,
+                  client_learning_rate: float = COURSE.client_learning_rate, holdout: bool = True,
                   model_fn=models.create_keras_model, element_spec=None):
     """A `tff.templates.IterativeProcess` that trains with `method` (see `METHODS`).
 
@@ -457,7 +457,7 @@ def build_process(method: str = "weighted", *, local_epochs: int = 5,
 
 
 def build_robust_process(aggregate_fn, *, local_epochs: int = 5,
-                         client_learning_rate: float = 0.3, holdout: bool = True,
+                         client_learning_rate: float = COURSE.client_learning_rate, holdout: bool = True,
                          model_fn=models.create_keras_model, element_spec=None):
     """Like `build_process("simple")`, but the server aggregates with
     `aggregate_fn(stacked)` (per weight tensor, clients along axis 0), and each client
@@ -466,7 +466,7 @@ def build_robust_process(aggregate_fn, *, local_epochs: int = 5,
         next: (<weights>@SERVER, {<x, y>*}@CLIENTS, {float32}@CLIENTS -> <state, metrics>)
 
     A client with factor s sends server + s * (its model - server): 1.0 is honest.
-    Use `WithCorruptedClients` to run it with `course_utils.training.run_training`.
+    Use `WithCorruptedClients` to run it with `course_utils.training_loop.run_training`.
     """
     import tensorflow_federated as tff
 
@@ -558,8 +558,9 @@ def run_comparison(processes: dict, client_data, client_ids, *, rounds: int,
     """Train every process in `processes` (name -> process) on equal terms: the same
     clients sampled for round r (`data.sample_clients(..., r, seed)`), the same
     shuffled data and held-out batches (`federated_data`), the same number of rounds. Returns name -> history (the rows of
-    `course_utils.training.run_training`)."""
-    from course_utils import data, training
+    `course_utils.training_loop.run_training`)."""
+    from course_utils import data
+    from course_utils import training_loop
 
     cache = {}
 
@@ -571,10 +572,10 @@ def run_comparison(processes: dict, client_data, client_ids, *, rounds: int,
         return cache[round_num]
 
     histories = {}
-    bar = training.progress_bar(processes.items(), description, "method", progress)
+    bar = training_loop.progress_bar(processes.items(), description, "method", progress)
     for name, process in bar:
         bar.set_postfix(method=name)
-        _, histories[name] = training.run_training(process, rounds, data_for_round,
+        _, histories[name] = training_loop.run_training(process, rounds, data_for_round,
                                                    evaluate=evaluate, progress=False)
     return histories
 
@@ -619,32 +620,3 @@ def final_table(results: dict, traffic: dict, clients_per_round: int, rounds: in
         lines.append(f"| {method} | " + " | ".join(cells)
                      + f" | {per_round / 1e6:.3f} | {per_round * rounds / 1e6:.2f} |")
     return "\n".join(lines)
-
-
-# --- `python -m course_utils train --algorithm agg-...` ----------------------------
-
-def process_from_config(method: str, config: TrainConfig):
-    """`build_process(method)` with the hyperparameters of a `TrainConfig`.
-
-    The train command gives each client one dataset that already repeats
-    `config.epochs` epochs, so the process runs one pass over it (`local_epochs`, from
-    ``config.extra``, defaults to 1), holding out its first batch. Since the held-out
-    examples come back in later epochs, the quality weights are then optimistic. For a
-    clean held-out batch give one pass and let the process repeat it:
-    `python -m course_utils train --algorithm agg-quality --epochs 1 --extra
-    local_epochs=5` (notebook 07 uses `federated_data` for the same effect).
-    """
-    return build_process(method, local_epochs=int(config.extra.get("local_epochs", 1)),
-                         client_learning_rate=config.client_learning_rate)
-
-
-def _register_methods():
-    names = {"simple": "agg-simple", "weighted": "agg-weighted", "quality": "agg-quality",
-             "hybrid": "agg-hybrid", "fedsgd": "fedsgd"}
-    for method, algorithm in names.items():
-        def build(config, method=method):
-            return process_from_config(method, config)
-        register(algorithm, f"{METHODS[method].description} (notebook 07)")(build)
-
-
-_register_methods()

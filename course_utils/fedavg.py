@@ -6,7 +6,7 @@ The four steps of a round:
   3. aggregate   the client weights into their mean              (tff.federated_mean)
   4. server update: the server adopts the new weights            (tff.federated_map)
 
-`build_fedavg_process` wraps them in a `tff.templates.IterativeProcess` whose state is
+`build_unweighted_fedavg_process` wraps them in a `tff.templates.IterativeProcess` whose state is
 the list of model weights on the server:
 
     initialize: ( -> <weights>@SERVER)
@@ -90,7 +90,7 @@ def federated_types(model_fn=models.create_keras_model, element_spec=None):
     return weights_type, data_type
 
 
-def build_fedavg_process(client_learning_rate: float = 0.3,
+def build_unweighted_fedavg_process(client_learning_rate: float = 0.3,
                          model_fn=models.create_keras_model,
                          element_spec=None, *,
                          client_update=client_update,

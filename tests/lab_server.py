@@ -136,7 +136,7 @@ def alive(pid: int, started: float | None = None) -> bool:
 
 
 def load_syllabus():
-    """course_utils/syllabus.py without importing course_utils (which imports TFF)."""
+    """course_utils/authoring/syllabus.py without importing course_utils (which imports TFF)."""
     import importlib.util
     import sys
 

@@ -268,12 +268,12 @@ def test_linear_evaluator_matches_keras(client_datasets):
 # --- registry ----------------------------------------------------------------------
 
 def test_methods_are_registered_and_build_from_a_train_config(client_datasets):
-    from course_utils import algorithms
+    from course_utils.cli import algorithms
 
     available = algorithms.available()
     for name in ("agg-simple", "agg-weighted", "agg-quality", "agg-hybrid", "fedsgd"):
         assert name in available and "notebook 07" in available[name].description
-    config = algorithms.TrainConfig(extra={"local_epochs": 2})
+    config = algorithms.CourseSettings(extra={"local_epochs": 2})
     process = algorithms.get("agg-hybrid").build(config)
     state, metrics = process.next(process.initialize(), client_datasets)
     assert [np.shape(w) for w in state] == [(784, 10), (10,)]

@@ -57,7 +57,7 @@ def test_postbuild_installs_tff_without_deps_and_the_package():
 
 
 def test_binder_badge_opens_jupyterlab_at_the_notebook():
-    from course_utils import syllabus
+    from course_utils.authoring import syllabus
 
     url = syllabus.binder_url(f"notebooks/{NOTEBOOK}")
     assert url.endswith(f"?urlpath=lab/tree/notebooks/{NOTEBOOK}")

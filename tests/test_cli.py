@@ -9,8 +9,9 @@ import tempfile
 
 import pytest
 
-from course_utils import cli, experiment
-from course_utils.algorithms import TrainConfig
+from course_utils.cli import main as cli
+from course_utils.cli import experiment
+from course_utils.settings import CourseSettings
 
 ROUND_KEYS = {"round", "seconds", "train_loss", "train_accuracy"}
 
@@ -66,7 +67,7 @@ def test_train_json_tff_fedavg(offline_dir, capfd):
 
 
 def test_run_experiment_other_split_and_fixed_clients(offline_dir):
-    config = TrainConfig(rounds=2, clients_per_round=3, epochs=1, fixed_clients=True)
+    config = CourseSettings(rounds=2, clients_per_round=3, epochs=1, fixed_clients=True)
     result = experiment.run_experiment("fedavg", config, str(offline_dir),
                                        eval_split="digits_only_train", progress=False,
                                        log=None)
@@ -79,11 +80,11 @@ def test_same_clients_as_the_notebooks(offline_dir):
     from course_utils import data
 
     train, _ = data.load_emnist(data=str(offline_dir), verbose=False)
-    config = TrainConfig(clients_per_round=4, seed=3)
+    config = CourseSettings(clients_per_round=4, seed=3)
     datasets = experiment.federated_data_for_round(train, config)(2)
     assert len(datasets) == 4
     fixed = experiment.federated_data_for_round(
-        train, TrainConfig(clients_per_round=4, fixed_clients=True))
+        train, CourseSettings(clients_per_round=4, fixed_clients=True))
     assert len(fixed(1)) == 4
 
 
@@ -135,7 +136,7 @@ def test_workers_option_uses_the_distributed_context(offline_dir, monkeypatch, c
     """--workers N > 1 runs inside cluster.distributed_context(N)."""
     import contextlib
 
-    from course_utils import cluster
+    from course_utils.runtime import cluster
 
     entered = []
 
@@ -166,7 +167,7 @@ def test_run_experiment_is_reproducible(offline_dir):
     """Same config, same result, whatever the process did before (global seeds reset)."""
     import tensorflow as tf
 
-    config = TrainConfig(rounds=2, clients_per_round=3, epochs=1, seed=4)
+    config = CourseSettings(rounds=2, clients_per_round=3, epochs=1, seed=4)
     first = experiment.run_experiment("fedavg", config, str(offline_dir), progress=False,
                                       log=None)
     tf.random.set_seed(12345)  # disturb the global seed, as other code might

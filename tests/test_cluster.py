@@ -1,4 +1,4 @@
-"""course_utils.cluster: several TFF workers, a context that splits clients across them."""
+"""course_utils.runtime.cluster: several TFF workers, a context that splits clients across them."""
 
 import os
 import signal
@@ -11,7 +11,9 @@ import pytest
 from conftest import process_gone, run_python, wait_gone
 
 import course_utils  # noqa: F401  (installs the worker-safe local context)
-from course_utils import cluster, data, fedavg, workers
+from course_utils import data, fedavg
+from course_utils.runtime import cluster
+from course_utils.runtime import workers
 
 
 def _current_context():
@@ -81,7 +83,7 @@ def test_pool_arguments_are_checked():
 def small_round(offline_dir):
     """FedAvg, its initial state and one small round of offline data."""
     train, _ = data.load_emnist(data=str(offline_dir), verbose=False)
-    process = fedavg.build_fedavg_process()
+    process = fedavg.build_unweighted_fedavg_process()
     federated_data = data.make_federated_data(train, train.client_ids[:6], epochs=1)
     state = process.initialize()
     return process, state, federated_data
@@ -165,7 +167,7 @@ def test_remote_addresses_are_the_only_change(small_round):
 
 CHILD = """
 import os, signal, sys
-from course_utils import cluster
+from course_utils.runtime import cluster
 with cluster.distributed_context(2) as pool:
     print(*pool.pids, flush=True)
     {ending}

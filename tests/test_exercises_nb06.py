@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from course_utils import fedavg, fedavg_variants, models
+from course_utils import fedavg, models
+from course_utils.exercises import nb06_solutions
 from course_utils.exercises import nb06
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +43,7 @@ def test_untouched_stub_is_not_attempted(check):
 
 def test_midpoint_reference_passes():
     verdict = verdict_of(nb06.check_midpoint_server_update,
-                         fedavg_variants.midpoint_server_update)
+                         nb06_solutions.midpoint_server_update)
     assert verdict.passed, verdict
 
 
@@ -104,9 +105,9 @@ def make_client_update(clip):
             steps = clip(gradients, learning_rate, clip_norm)
             for variable, step in zip(weights, steps):
                 variable.assign_sub(step)
-            return fedavg_variants.add_batch_metrics(totals, loss, batch["y"], predictions)
+            return nb06_solutions.add_batch_metrics(totals, loss, batch["y"], predictions)
 
-        totals = dataset.reduce(fedavg_variants.zero_metrics(), train_on_batch)
+        totals = dataset.reduce(nb06_solutions.zero_metrics(), train_on_batch)
         return [tf.identity(w) for w in weights], totals
     return client_update
 
@@ -128,7 +129,7 @@ def clip_total_update_at_end():
 
 def broken_metrics():
     def client_update(model, dataset, server_weights, learning_rate, clip_norm):
-        weights, totals = fedavg_variants.clipped_client_update(
+        weights, totals = nb06_solutions.clipped_client_update(
             model, dataset, server_weights, learning_rate, clip_norm)
         return weights, collections.OrderedDict(loss_sum=totals["loss_sum"],
                                                 correct=totals["correct"],
@@ -138,7 +139,7 @@ def broken_metrics():
 
 def test_clipping_reference_passes():
     verdict = verdict_of(nb06.check_clipped_client_update,
-                         fedavg_variants.clipped_client_update)
+                         nb06_solutions.clipped_client_update)
     assert verdict.passed, verdict
 
 
@@ -204,7 +205,7 @@ def variant_lr_process(initial_learning_rate, decay, *, decay_at="server",
         rate = learning_rate if clients_use_state else initial_learning_rate
         weights, totals = fedavg.client_update(models.create_keras_model(), dataset,
                                                server_weights, rate)
-        return weights, fedavg_variants.finalize_metrics(totals), learning_rate
+        return weights, nb06_solutions.finalize_metrics(totals), learning_rate
 
     @tff.tensorflow.computation(weights_type, np.float32)
     def server_update_fn(mean_client_weights, learning_rate):
@@ -248,7 +249,7 @@ def variant_lr_process(initial_learning_rate, decay, *, decay_at="server",
 
 
 def test_lr_decay_reference_passes():
-    verdict = verdict_of(nb06.check_lr_decay_process, fedavg_variants.build_lr_decay_process)
+    verdict = verdict_of(nb06.check_lr_decay_process, nb06_solutions.build_lr_decay_process)
     assert verdict.passed, verdict
     assert "0.5, 0.4, 0.32 in rounds 1, 2, 3" in verdict.message
 
@@ -276,7 +277,7 @@ def test_lr_decay_state_as_a_pair_passes():
 
 def test_lr_decay_wrong_decay_formula_shows_expected_rates():
     verdict = verdict_of(nb06.check_lr_decay_process,
-                         lambda lr, decay: fedavg_variants.build_lr_decay_process(
+                         lambda lr, decay: nb06_solutions.build_lr_decay_process(
                              lr, 1.0 - decay))
     assert_wrong(verdict, "expected 0.5, 0.4, 0.32")
 
@@ -288,14 +289,14 @@ def test_lr_decay_not_a_process_is_named():
 
 def test_lr_decay_plain_fedavg_is_rejected():
     verdict = verdict_of(nb06.check_lr_decay_process,
-                         lambda lr, decay: fedavg.build_fedavg_process(lr))
+                         lambda lr, decay: fedavg.build_unweighted_fedavg_process(lr))
     assert_wrong(verdict, "must carry the learning rate")
 
 
 # --- the helper that picks yours or the reference ------------------------------------
 
 def test_use_picks_reference_until_passed(capsys):
-    passed = nb06.check_midpoint_server_update(fedavg_variants.midpoint_server_update,
+    passed = nb06.check_midpoint_server_update(nb06_solutions.midpoint_server_update,
                                                verbose=False)
     failed = nb06.check_midpoint_server_update(stub, verbose=False)
     assert nb06.use(passed, "yours", "reference", "f") == "yours"

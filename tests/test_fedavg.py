@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import course_utils  # noqa: F401  (installs the worker-safe context)
-from course_utils import data, fedavg, models, training
+from course_utils import data, fedavg, models
+from course_utils import training_loop
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,7 +23,7 @@ def offline_train(offline_dir):
 
 @pytest.fixture(scope="module")
 def process():
-    return fedavg.build_fedavg_process(0.1)
+    return fedavg.build_unweighted_fedavg_process(0.1)
 
 
 def test_type_signatures(process):
@@ -80,13 +81,13 @@ def test_max_weight_difference_and_same_weights():
 
 def test_learns_on_offline_data(offline_train):
     train, test = offline_train
-    process = fedavg.build_fedavg_process(0.3)
+    process = fedavg.build_unweighted_fedavg_process(0.3)
     ids = train.client_ids
 
     def data_for_round(r):
         return data.make_federated_data(train, data.sample_clients(ids, 10, r), epochs=5)
 
-    state, history = training.run_training(process, 6, data_for_round, progress=False)
+    state, history = training_loop.run_training(process, 6, data_for_round, progress=False)
     result = models.evaluate_keras(state, data.central_dataset(test))
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert result["accuracy"] > 0.35, result  # chance is 0.1
@@ -100,7 +101,7 @@ def test_same_weights_as_tff_learning_unweighted_fed_avg(offline_train):
 
     train, _ = offline_train
     ids = train.client_ids
-    ours = fedavg.build_fedavg_process(0.1)
+    ours = fedavg.build_unweighted_fedavg_process(0.1)
     theirs = tff.learning.algorithms.build_unweighted_fed_avg(
         models.tff_model_fn,
         client_optimizer_fn=tff.learning.optimizers.build_sgdm(learning_rate=0.1),
@@ -124,7 +125,7 @@ def test_same_weights_as_tff_learning_unweighted_fed_avg(offline_train):
 
 
 def test_hooks_replace_client_and_server_steps(offline_train):
-    """build_fedavg_process(client_update=..., server_update=...) uses the given steps."""
+    """build_unweighted_fedavg_process(client_update=..., server_update=...) uses the given steps."""
     import tensorflow as tf
 
     train, _ = offline_train
@@ -138,7 +139,7 @@ def test_hooks_replace_client_and_server_steps(offline_train):
             t, 0.0, b["y"], tf.one_hot(tf.reshape(b["y"], [-1]), 10)))
         return [tf.identity(w) + 1.0 for w in server_weights], totals
 
-    process = fedavg.build_fedavg_process(client_update=no_training, server_update=halve)
+    process = fedavg.build_unweighted_fedavg_process(client_update=no_training, server_update=halve)
     federated_data = data.make_federated_data(train, train.client_ids[:2], epochs=1)
     state, metrics = process.next(process.initialize(), federated_data)
     assert all(np.allclose(w, 0.5) for w in state)
@@ -175,7 +176,7 @@ def test_benchmark_parses_its_arguments():
 def test_building_a_process_keeps_earlier_keras_models_usable():
     """Tracing builds Keras models in graphs; eager models made before must still work."""
     model = models.compiled_keras_model()
-    fedavg.build_fedavg_process(0.1)
+    fedavg.build_unweighted_fedavg_process(0.1)
     x = np.zeros((2, 784), np.float32)
     assert model(x).shape == (2, 10)
 
@@ -209,9 +210,9 @@ def test_tff_learning_model_clips_saturated_probabilities():
 def test_course_settings_reach_080_on_the_real_writers(real_writers_dir):
     """The issue's bar: 15 rounds of 10 sampled clients, course settings, > 0.80 central
     test accuracy on the real LEAF writers (skips where ../shared is absent)."""
-    from course_utils import experiment
-    from course_utils.algorithms import TrainConfig
+    from course_utils.cli import experiment
+    from course_utils.settings import CourseSettings
 
-    result = experiment.run_experiment("fedavg", TrainConfig(), str(real_writers_dir),
+    result = experiment.run_experiment("fedavg", CourseSettings(), str(real_writers_dir),
                                        progress=False, log=None)
     assert result["final"]["accuracy"] > 0.80, result["final"]

@@ -15,7 +15,7 @@ course_utils.setup(verbose=False)
 def mean(x):
     return tff.federated_mean(x)
 assert mean([1.0, 3.0]) == 2.0
-print(course_utils.runtime.local_worker().pid)
+print(course_utils.runtime.context.local_worker().pid)
 """
 
 

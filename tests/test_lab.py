@@ -9,7 +9,7 @@ import urllib.request
 
 from conftest import ROOT
 
-from course_utils.workers import free_port
+from course_utils.runtime.workers import free_port
 
 
 def test_make_lab_serves_the_course(tmp_path):

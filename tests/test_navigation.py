@@ -14,7 +14,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import navigation, runtime, syllabus
+from course_utils.authoring import navigation
+from course_utils.runtime import context as runtime
+from course_utils.authoring import syllabus
 from conftest import run_python
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,7 +9,8 @@ import pytest
 from conftest import process_gone, run_python, wait_gone
 
 import course_utils
-from course_utils import runtime, workers
+from course_utils.runtime import context as runtime
+from course_utils.runtime import workers
 
 HELLO = """
 import os, sys, numpy as np
@@ -21,7 +22,7 @@ def mean(x):
     return tff.federated_mean(x)
 
 assert abs(mean([1.0, 2.0, 6.0]) - 3.0) < 1e-6
-print(course_utils.runtime.local_worker().pid, flush=True)
+print(course_utils.runtime.context.local_worker().pid, flush=True)
 """
 
 
@@ -120,7 +121,7 @@ def test_setup_seeds_and_is_idempotent(capsys):
 
 
 def test_doctor_command_reports_healthy_environment(isolated_cache):
-    result = run_python("from course_utils.cli import main; raise SystemExit(main(['doctor']))",
+    result = run_python("from course_utils.cli.main import main; raise SystemExit(main(['doctor']))",
                         env={"COURSE_DATA": "offline"})
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]
     assert "[ok] federated computation: federated_mean([1, 2, 6]) = 3" in result.stdout
@@ -128,7 +129,7 @@ def test_doctor_command_reports_healthy_environment(isolated_cache):
 
 
 def test_doctor_names_the_fix_for_a_bad_data_directory(tmp_path):
-    result = run_python("from course_utils.cli import main; raise SystemExit(main(['doctor']))",
+    result = run_python("from course_utils.cli.main import main; raise SystemExit(main(['doctor']))",
                         env={"COURSE_DATA": str(tmp_path)})
     assert result.returncode == 1
     assert "[PROBLEM] data" in result.stdout and "emnist_all.sqlite" in result.stdout

@@ -18,7 +18,9 @@ from urllib.parse import parse_qs, urlparse
 import nbformat
 import pytest
 
-from course_utils import navigation, runtime, syllabus
+from course_utils.authoring import navigation
+from course_utils.runtime import context as runtime
+from course_utils.authoring import syllabus
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_BYTES = 2 * 2**20
@@ -62,7 +64,7 @@ def test_course_has_notebooks():
 @pytest.mark.parametrize("item", NOTEBOOKS, ids=_id)
 def test_notebook_is_in_the_syllabus(item):
     path, lesson, solution = item
-    assert lesson is not None, f"{path.name} is not in course_utils/syllabus.py"
+    assert lesson is not None, f"{path.name} is not in course_utils/authoring/syllabus.py"
     if solution:
         assert lesson.has_solution, f"syllabus: set has_solution=True for {lesson.number}"
 

@@ -160,7 +160,7 @@ def write_summary(rows: dict, path: Path) -> None:
 
 
 def _syllabus():
-    """course_utils/syllabus.py, loaded without importing course_utils (and TFF)."""
+    """course_utils/authoring/syllabus.py, loaded without importing course_utils (and TFF)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(

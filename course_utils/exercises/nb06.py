@@ -11,7 +11,7 @@ known, and names the mistake when the answer is wrong:
   the clients trained with in rounds 1, 2, 3 is read off the weight updates.
 
 `use(verdict, yours, reference, name)` picks the learner's code once it passes, and
-the reference from `course_utils.fedavg_variants` until then, so later cells run.
+the reference from `course_utils.exercises.nb06_solutions` until then, so later cells run.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def use(verdict, yours, reference, name: str):
     if verdict.passed:
         print(f"Using your {name}.")
         return yours
-    print(f"Using the reference {name} from course_utils.fedavg_variants "
+    print(f"Using the reference {name} from course_utils.exercises.nb06_solutions "
           "until yours passes the check.")
     return reference
 
@@ -204,7 +204,7 @@ class _UpdateRunner:
 
 @checker(EX2)
 def check_clipped_client_update(client_update):
-    from course_utils import fedavg_variants
+    from course_utils.exercises import nb06_solutions
 
     huge_a, huge_b, small = clipping_batches()
     zeros = [np.zeros((784, 10)), np.zeros(10)]
@@ -242,7 +242,7 @@ def check_clipped_client_update(client_update):
 
     # 4. Two huge batches: each batch's gradient is clipped, not the total update.
     both = _dataset(huge_a, huge_b)
-    reference, _ = _UpdateRunner(fedavg_variants.clipped_client_update)(both, 1.0, clip)
+    reference, _ = _UpdateRunner(nb06_solutions.clipped_client_update)(both, 1.0, clip)
     update, examples = run(both, 1.0, clip)
     if not _close(update, reference, rtol=1e-3, atol=1e-5):
         total = _global_norm(update)

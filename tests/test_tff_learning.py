@@ -1,9 +1,10 @@
-"""course_utils.learning: tff.learning FedAvg with the course settings, evaluations."""
+"""course_utils.tff_learning: tff.learning FedAvg with the course settings, evaluations."""
 
 import numpy as np
 import pytest
 
-from course_utils import data, learning, models
+from course_utils import data, models
+from course_utils import tff_learning
 
 
 @pytest.fixture(scope="module")
@@ -13,7 +14,7 @@ def offline(offline_dir):
 
 @pytest.fixture(scope="module")
 def process():
-    return learning.build_fedavg()
+    return tff_learning.build_fedavg()
 
 
 def test_fedavg_has_the_course_learning_rates_and_learns(offline, process):
@@ -24,7 +25,7 @@ def test_fedavg_has_the_course_learning_rates_and_learns(offline, process):
     assert float(state.client_work["learning_rate"]) == pytest.approx(0.3)
     assert float(state.finalizer["learning_rate"]) == pytest.approx(1.0)
     federated = data.make_federated_data(train, train.client_ids[:5], epochs=2)
-    evaluate = learning.central_evaluator(data.central_dataset(test))
+    evaluate = tff_learning.central_evaluator(data.central_dataset(test))
     before = evaluate(process.get_model_weights(state))
     assert before["accuracy"] == pytest.approx(0.1, abs=0.05)  # zero weights: one class
     for _ in range(3):
@@ -42,7 +43,7 @@ def test_central_evaluator_matches_evaluate_keras(offline):
     rng = np.random.default_rng(0)
     weights = [rng.normal(0, 0.05, (784, 10)).astype(np.float32),
                rng.normal(0, 0.05, 10).astype(np.float32)]
-    evaluate = learning.central_evaluator(dataset)
+    evaluate = tff_learning.central_evaluator(dataset)
     first = evaluate(weights)
     assert first == pytest.approx(models.evaluate_keras(weights, dataset), rel=1e-5)
     zeros = evaluate([np.zeros_like(w) for w in weights])  # the model is reused
@@ -52,13 +53,13 @@ def test_central_evaluator_matches_evaluate_keras(offline):
 
 def test_federated_evaluation_weights_clients_by_examples(offline):
     _, test = offline
-    eval_process = learning.build_federated_evaluation()
+    eval_process = tff_learning.build_federated_evaluation()
     clients = test.client_ids[:6]
     rng = np.random.default_rng(1)
     weights = [rng.normal(0, 0.05, (784, 10)).astype(np.float32),
                rng.normal(0, 0.05, 10).astype(np.float32)]
     federated = data.make_federated_data(test, clients, shuffle_buffer=0)
-    result = learning.federated_evaluate(eval_process, weights, federated)
+    result = tff_learning.federated_evaluate(eval_process, weights, federated)
     # Summing over clients then finalizing = evaluating the union of their examples.
     union = data.preprocess(_concat(test, clients), batch_size=500, shuffle_buffer=0)
     central = models.evaluate_keras(weights, union)
@@ -69,7 +70,7 @@ def test_federated_evaluation_weights_clients_by_examples(offline):
     # ModelWeights work as well as a list of arrays.
     import tensorflow_federated as tff
 
-    same = learning.federated_evaluate(
+    same = tff_learning.federated_evaluate(
         eval_process, tff.learning.models.ModelWeights(weights, []), federated)
     assert same == result
 

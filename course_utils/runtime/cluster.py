@@ -15,7 +15,7 @@ driven from Python over gRPC. Everything here is TFF 0.87's own machinery:
 The course adds three small pieces of glue:
 
 1. `WorkerPool`: start N workers on free loopback ports, check them, restart a dead one,
-   stop them all (they also die with this process, see `course_utils.workers`).
+   stop them all (they also die with this process, see `course_utils.runtime.workers`).
 2. Each worker's context runs on its own thread and event loop. TFF 0.87's
    `RemoteExecutor` makes *blocking* gRPC calls inside its coroutines, so with one shared
    event loop the subrounds would run one after another; with one loop per worker
@@ -48,7 +48,7 @@ import time
 from dataclasses import dataclass
 from typing import Sequence
 
-from course_utils.workers import Worker, WorkerError
+from course_utils.runtime.workers import Worker, WorkerError
 
 DEFAULT_NUM_WORKERS = 2
 
@@ -87,7 +87,7 @@ class RemoteWorker:
 
     def stub(self):
         if self._stub is None:
-            from course_utils.workers import executor_stub
+            from course_utils.runtime.workers import executor_stub
 
             self._stub = executor_stub(self.address)
         return self._stub
@@ -343,32 +343,9 @@ class _GuardedStub:
 
 def _worker_async_context(stub):
     """TFF's `AsyncExecutionContext` on one worker (as tff.backends.native builds it)."""
-    from tensorflow_federated.python.core.backends.native import compiler
-    from tensorflow_federated.python.core.environments.tensorflow_frontend import (
-        tensorflow_computation,
-    )
-    from tensorflow_federated.python.core.impl.execution_contexts import (
-        async_execution_context,
-    )
-    from tensorflow_federated.python.core.impl.executor_stacks import (
-        python_executor_stacks,
-    )
-    from tensorflow_federated.python.core.impl.executors import remote_executor
-    from tensorflow_federated.python.core.impl.types import placements
+    from course_utils.runtime import tff_private
 
-    def executor_for(cardinalities):
-        cardinalities.setdefault(placements.CLIENTS, 0)
-        executor = remote_executor.RemoteExecutor(stub)
-        executor.set_cardinalities(cardinalities)
-        return executor
-
-    return async_execution_context.AsyncExecutionContext(
-        executor_fn=python_executor_stacks.ResourceManagingExecutorFactory(
-            executor_stack_fn=executor_for),
-        compiler_fn=compiler.desugar_and_transform_to_native,
-        transform_args=tensorflow_computation.transform_args,
-        transform_result=tensorflow_computation.transform_result,
-    )
+    return tff_private.native_context(lambda: stub, asynchronous=True)
 
 
 def _own_loop_context(inner):
@@ -432,9 +409,9 @@ def _drain(context, timeout: float = 30.0, interrupted: bool = False) -> None:
 
 
 def _context_stack():
-    from tensorflow_federated.python.core.impl.context_stack import context_stack_impl
+    from course_utils.runtime import tff_private
 
-    return context_stack_impl.context_stack
+    return tff_private.context_stack()
 
 
 def _default_context():

@@ -1,7 +1,7 @@
 """The course's TFF runtime: `setup()` for notebooks and a worker-safe execution context.
 
 `install_execution_context()` replaces TFF's default local runtime with one that runs
-computations on a `course_utils.workers.Worker`, which dies with this process. It runs
+computations on a `course_utils.runtime.workers.Worker`, which dies with this process. It runs
 when `course_utils` is imported, so scripts get the guarantee too.
 """
 
@@ -22,13 +22,11 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 import numpy as np  # noqa: E402
 
-from course_utils import syllabus  # noqa: E402
-from course_utils.workers import Worker  # noqa: E402
+from course_utils.repository import BINDER_URL  # noqa: E402
+from course_utils.runtime.workers import Worker  # noqa: E402
 
 DEFAULT_SEED = 42
 SUPPORTED_PYTHON = (3, 11)
-# The course on Binder; the repository it names is set in course_utils/syllabus.py.
-BINDER_URL = syllabus.BINDER_URL
 
 _context_lock = threading.Lock()
 _local_worker: Worker | None = None
@@ -78,40 +76,17 @@ def create_worker_context(worker_fn=local_worker, default_num_clients: int = 0):
     This is TFF's own local C++ runtime (the same compiler and RemoteExecutor that
     `tff.backends.native` uses); only the worker process is ours.
     """
-    from tensorflow_federated.python.core.backends.native import compiler
-    from tensorflow_federated.python.core.environments.tensorflow_frontend import (
-        tensorflow_computation,
-    )
-    from tensorflow_federated.python.core.impl.execution_contexts import (
-        sync_execution_context,
-    )
-    from tensorflow_federated.python.core.impl.executor_stacks import (
-        python_executor_stacks,
-    )
-    from tensorflow_federated.python.core.impl.executors import remote_executor
-    from tensorflow_federated.python.core.impl.types import placements
+    from course_utils.runtime import tff_private
 
-    def executor_for(cardinalities):
-        cardinalities.setdefault(placements.CLIENTS, default_num_clients)
-        executor = remote_executor.RemoteExecutor(worker_fn().stub())
-        executor.set_cardinalities(cardinalities)
-        return executor
-
-    factory = python_executor_stacks.ResourceManagingExecutorFactory(
-        executor_stack_fn=executor_for)
-    return sync_execution_context.SyncExecutionContext(
-        executor_fn=factory,
-        compiler_fn=compiler.desugar_and_transform_to_native,
-        transform_args=tensorflow_computation.transform_args,
-        transform_result=tensorflow_computation.transform_result,
-    )
+    return tff_private.native_context(lambda: worker_fn().stub(), default_num_clients,
+                                      asynchronous=False)
 
 
 def install_execution_context() -> None:
     """Make the worker-safe context TFF's default (idempotent)."""
-    from tensorflow_federated.python.core.impl.context_stack import context_stack_impl
+    from course_utils.runtime import tff_private
 
-    stack = context_stack_impl.context_stack
+    stack = tff_private.context_stack()
     if getattr(stack.current, "_course_utils_context", False):
         return
     context = create_worker_context()

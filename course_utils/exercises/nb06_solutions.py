@@ -18,11 +18,10 @@ Built on the hand-built FedAvg of `course_utils.fedavg` (notebook 05):
 The processes built here are `VariantProcess`es: `tff.templates.IterativeProcess`es
 that also expose their TensorFlow steps (`client_update_fn`, `server_update_fn`, so a
 notebook can print their type signatures) and `get_model_weights(state)` (so
-`course_utils.training.run_training` can evaluate them whatever their state holds).
+`course_utils.training_loop.run_training` can evaluate them whatever their state holds).
 
-The algorithms `fedavg-midpoint`, `fedavg-clip` and `fedavg-lr-decay` are registered
-for `python -m course_utils train --algorithm NAME`; their options come from
-`TrainConfig.extra` (`clip_norm`, `decay`).
+From a terminal: `python -m course_utils train --algorithm fedavg-midpoint` (or
+`fedavg-clip`, `fedavg-lr-decay`; see course_utils.cli.algorithms).
 """
 
 from __future__ import annotations
@@ -37,10 +36,7 @@ import tensorflow_federated as tff
 
 from course_utils import fedavg, models
 from course_utils.fedavg import add_batch_metrics, finalize_metrics, zero_metrics
-from course_utils.algorithms import TrainConfig, register
-
-DEFAULT_CLIP_NORM = 1.0
-DEFAULT_DECAY = 0.9
+from course_utils.settings import CLIP_NORM, COURSE, LR_DECAY
 
 
 class VariantProcess(tff.templates.IterativeProcess):
@@ -66,14 +62,14 @@ def midpoint_server_update(server_weights, mean_client_weights):
             for current, mean in zip(server_weights, mean_client_weights)]
 
 
-def build_midpoint_process(client_learning_rate: float = 0.3,
+def build_midpoint_process(client_learning_rate: float = COURSE.client_learning_rate,
                            model_fn=models.create_keras_model, element_spec=None, *,
                            client_update=fedavg.client_update,
                            server_update=midpoint_server_update) -> VariantProcess:
     """FedAvg whose server step sees the current weights:
     `server_update(server_weights, mean_client_weights)` (midpoint by default).
 
-    Same state and type signatures as `fedavg.build_fedavg_process`; only the server
+    Same state and type signatures as `fedavg.build_unweighted_fedavg_process`; only the server
     step differs (it takes two weight lists instead of one).
     """
     weights_type, data_type = fedavg.federated_types(model_fn, element_spec)
@@ -139,26 +135,26 @@ def clipped_client_update(model, dataset, server_weights, learning_rate, clip_no
 
 def with_clip_norm(client_update, clip_norm: float):
     """`client_update(model, dataset, weights, lr, clip_norm)` with the bound fixed, in
-    the 4-argument form `fedavg.build_fedavg_process(client_update=...)` calls."""
+    the 4-argument form `fedavg.build_unweighted_fedavg_process(client_update=...)` calls."""
     return functools.partial(client_update, clip_norm=float(clip_norm))
 
 
-def build_clipped_process(client_learning_rate: float = 0.3,
-                          clip_norm: float = DEFAULT_CLIP_NORM,
+def build_clipped_process(client_learning_rate: float = COURSE.client_learning_rate,
+                          clip_norm: float = CLIP_NORM,
                           model_fn=models.create_keras_model, element_spec=None, *,
                           client_update=clipped_client_update):
-    """FedAvg (`fedavg.build_fedavg_process`) whose clients clip their gradients."""
+    """FedAvg (`fedavg.build_unweighted_fedavg_process`) whose clients clip their gradients."""
     if not clip_norm > 0:
         raise ValueError(f"clip_norm must be positive, got {clip_norm}.")
-    return fedavg.build_fedavg_process(
+    return fedavg.build_unweighted_fedavg_process(
         client_learning_rate, model_fn, element_spec,
         client_update=with_clip_norm(client_update, clip_norm))
 
 
 # --- exercise 3: client learning-rate decay carried in the server state --------------
 
-def build_lr_decay_process(initial_learning_rate: float = 0.3,
-                           decay: float = DEFAULT_DECAY,
+def build_lr_decay_process(initial_learning_rate: float = COURSE.client_learning_rate,
+                           decay: float = LR_DECAY,
                            model_fn=models.create_keras_model, element_spec=None, *,
                            client_update=fedavg.client_update) -> VariantProcess:
     """FedAvg whose state is `<weights, learning_rate>`: clients in round r train with
@@ -235,37 +231,3 @@ def fast_evaluator(dataset):
                 "accuracy": float(np.mean(logits.argmax(axis=1) == y))}
 
     return evaluate
-
-
-# --- the train command ---------------------------------------------------------------
-
-def _option(config: TrainConfig, name: str, default: float) -> float:
-    value = config.extra.get(name, default)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"Option {name!r} must be a number, got {value!r}.") from None
-
-
-@register("fedavg-midpoint", "FedAvg; the server moves halfway to the clients' mean "
-                             "(notebook 06, exercise 1)")
-def _fedavg_midpoint(config: TrainConfig):
-    return build_midpoint_process(config.client_learning_rate)
-
-
-@register("fedavg-clip", "FedAvg with client gradients clipped to a global norm; "
-                         f"option clip_norm (default {DEFAULT_CLIP_NORM}) "
-                         "(notebook 06, exercise 2)")
-def _fedavg_clip(config: TrainConfig):
-    return build_clipped_process(config.client_learning_rate,
-                                 _option(config, "clip_norm", DEFAULT_CLIP_NORM))
-
-
-@register("fedavg-lr-decay", "FedAvg whose client learning rate, kept in the server "
-                             f"state, decays each round; option decay (default "
-                             f"{DEFAULT_DECAY}) (notebook 06, exercise 3)")
-def _fedavg_lr_decay(config: TrainConfig):
-    decay = _option(config, "decay", DEFAULT_DECAY)
-    if not 0 < decay <= 1:
-        raise ValueError(f"decay must be in (0, 1], got {decay}.")
-    return build_lr_decay_process(config.client_learning_rate, decay)

@@ -4,7 +4,7 @@ notebooks 02 and 03 share.
 - `build_fedavg(...)`: `tff.learning.algorithms.build_weighted_fed_avg` with TFF's SGD
   optimizers (`tff.learning.optimizers.build_sgdm`) at the course's learning rates.
 - `central_evaluator(dataset)`: a fast `weights -> {"loss", "accuracy"}` for
-  `training.run_training(..., evaluate=...)` (one compiled Keras model, reused).
+  `training_loop.run_training(..., evaluate=...)` (one compiled Keras model, reused).
 - `build_federated_evaluation(...)` / `federated_evaluate(...)`: federated evaluation
   with `tff.learning.algorithms.build_fed_eval`, for any model weights.
 """
@@ -14,14 +14,11 @@ from __future__ import annotations
 from typing import Callable
 
 from course_utils import models
-
-# The course settings (see README): client SGD 0.3, server SGD 1.0.
-CLIENT_LEARNING_RATE = 0.3
-SERVER_LEARNING_RATE = 1.0
+from course_utils.settings import COURSE
 
 
-def build_fedavg(client_learning_rate: float = CLIENT_LEARNING_RATE,
-                 server_learning_rate: float = SERVER_LEARNING_RATE,
+def build_fedavg(client_learning_rate: float = COURSE.client_learning_rate,
+                 server_learning_rate: float = COURSE.server_learning_rate,
                  model_fn: Callable = models.tff_model_fn):
     """Weighted FedAvg from tff.learning with plain SGD on the clients and the server.
 

@@ -3,7 +3,7 @@
     config -> data -> process -> rounds (with progress) -> central evaluation
 
 `run_experiment` is the same code the notebooks use (`data.sample_clients`,
-`data.make_federated_data`, `training.run_training`, a Keras evaluation on one split),
+`data.make_federated_data`, `training_loop.run_training`, a Keras evaluation on one split),
 so a terminal run and a notebook run with the same settings train the same model.
 """
 
@@ -12,8 +12,10 @@ from __future__ import annotations
 import dataclasses
 import sys
 
-from course_utils import algorithms, data, training
-from course_utils.algorithms import TrainConfig
+from course_utils import data
+from course_utils.cli import algorithms
+from course_utils import training_loop
+from course_utils.settings import CourseSettings
 
 DEFAULT_TRAIN_SPLIT = "digits_only_train"
 DEFAULT_EVAL_SPLIT = "digits_only_test"
@@ -23,7 +25,7 @@ class ExperimentError(ValueError):
     """The run's arguments cannot work (e.g. more clients per round than exist)."""
 
 
-def federated_data_for_round(client_data, config: TrainConfig):
+def federated_data_for_round(client_data, config: CourseSettings):
     """`data_for_round(r)`: the client datasets of round r as the course builds them.
 
     A fresh sample of `config.clients_per_round` clients every round
@@ -54,7 +56,7 @@ def evaluation_dataset(split: str, data_arg=None, invert: bool = True):
     return data.central_dataset(data.load_split(split, data_arg), invert=invert)
 
 
-def run_experiment(algorithm: str, config: TrainConfig | None = None, data_arg=None,
+def run_experiment(algorithm: str, config: CourseSettings | None = None, data_arg=None,
                    eval_split: str | None = None, progress: bool = True,
                    log=sys.stderr) -> dict:
     """Train `algorithm` (a name from `algorithms.available()`) with `config`.
@@ -69,7 +71,7 @@ def run_experiment(algorithm: str, config: TrainConfig | None = None, data_arg=N
     for an unknown algorithm, `data.DataError` for unusable data or an unknown split,
     `ExperimentError` for impossible settings.
     """
-    config = config or TrainConfig()
+    config = config or CourseSettings()
     eval_split = eval_split or DEFAULT_EVAL_SPLIT
     entry = algorithms.get(algorithm)  # ValueError naming the algorithms that exist
     if config.rounds < 1:
@@ -78,7 +80,7 @@ def run_experiment(algorithm: str, config: TrainConfig | None = None, data_arg=N
     # The same global seeds as course_utils.setup() in a notebook: TensorFlow derives
     # each dataset's shuffle order from the global seed and `config.seed`, so a run here
     # and the same settings in a notebook train the same model.
-    from course_utils import runtime
+    from course_utils.runtime import context as runtime
 
     runtime.seed_everything()
 
@@ -95,12 +97,12 @@ def run_experiment(algorithm: str, config: TrainConfig | None = None, data_arg=N
     train, _ = data.load_emnist(data=data_arg, verbose=False)
     data_for_round = federated_data_for_round(train, config)
     process = entry.build(config)
-    state, history = training.run_training(process, config.rounds, data_for_round,
+    state, history = training_loop.run_training(process, config.rounds, data_for_round,
                                            progress=progress, description=algorithm)
 
     from course_utils import models
 
-    weights = training.model_weights(process, state)
+    weights = training_loop.model_weights(process, state)
     final = models.evaluate_keras(weights, evaluation_dataset(eval_split, data_arg,
                                                               config.invert))
     return {

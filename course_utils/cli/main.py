@@ -3,7 +3,7 @@
   doctor   check the environment (versions, a federated computation, data)
   data     build/check the dataset the course would use, and describe it
   nav      write notebooks' header/setup/footer cells and the README's syllabus
-           table from course_utils/syllabus.py (--check: only compare)
+           table from course_utils/authoring/syllabus.py (--check: only compare)
   train    train one of the course's algorithms and evaluate it (--json for scripts);
            `python -m course_utils train --help` lists the algorithms
 """
@@ -32,7 +32,7 @@ def _data(args) -> int:
 
 
 def _nav(args) -> int:
-    from course_utils import navigation
+    from course_utils.authoring import navigation
 
     return navigation.main(check=args.check, paths=args.paths)
 
@@ -54,41 +54,37 @@ def _key_value(text: str) -> tuple[str, str]:
     return key, value
 
 
-def _algorithm_names() -> tuple[list[str] | None, str]:
-    """The registry's algorithms, and a help text listing them with descriptions."""
-    try:
-        from course_utils import algorithms
-
-        entries = algorithms.available()
-    except Exception as error:  # noqa: BLE001 - keep doctor/data usable; train reports it
-        return None, f"(the algorithm registry failed to load: {type(error).__name__}: {error})"
-    return list(entries), "; ".join(f"{name}: {a.description}" for name, a in entries.items())
-
-
 def _add_train_parser(commands) -> None:
-    names, described = _algorithm_names()
+    from course_utils.cli import algorithms
+    from course_utils.settings import COURSE
+
+    entries = algorithms.available()
+    described = "; ".join(f"{name}: {a.help_line()}" for name, a in entries.items())
     train = commands.add_parser(
         "train", help="train an algorithm and evaluate it centrally",
         description="Train one of the course's federated algorithms (the same code as the "
                     "notebooks), then evaluate the final model centrally on one split. "
                     "Progress goes to stderr; --json prints one JSON object on stdout.")
-    train.add_argument("--algorithm", required=True, choices=names, metavar="NAME",
+    train.add_argument("--algorithm", required=True, choices=list(entries), metavar="NAME",
                        help=f"one of: {described}")
-    train.add_argument("--rounds", type=_positive_int, default=15)
-    train.add_argument("--clients-per-round", type=_positive_int, default=10)
-    train.add_argument("--seed", type=int, default=0,
-                       help="seeds client sampling and shuffling (default 0)")
+    train.add_argument("--rounds", type=_positive_int, default=COURSE.rounds)
+    train.add_argument("--clients-per-round", type=_positive_int,
+                       default=COURSE.clients_per_round)
+    train.add_argument("--seed", type=int, default=COURSE.seed,
+                       help=f"seeds client sampling and shuffling (default {COURSE.seed})")
     train.add_argument("--data", default=None,
                        help="auto | emnist | offline | a directory with emnist_all.sqlite "
                             "(default: $COURSE_DATA or auto)")
     train.add_argument("--eval-split", default=None,
                        help="split of that SQLite file to evaluate on "
                             "(default: digits_only_test)")
-    train.add_argument("--epochs", type=_positive_int, default=5,
-                       help="local epochs per round (default 5)")
-    train.add_argument("--batch-size", type=_positive_int, default=20)
-    train.add_argument("--client-learning-rate", type=float, default=0.3)
-    train.add_argument("--server-learning-rate", type=float, default=1.0)
+    train.add_argument("--epochs", type=_positive_int, default=COURSE.epochs,
+                       help=f"local epochs per round (default {COURSE.epochs})")
+    train.add_argument("--batch-size", type=_positive_int, default=COURSE.batch_size)
+    train.add_argument("--client-learning-rate", type=float,
+                       default=COURSE.client_learning_rate)
+    train.add_argument("--server-learning-rate", type=float,
+                       default=COURSE.server_learning_rate)
     train.add_argument("--no-invert", dest="invert", action="store_false",
                        help="keep TFF's pixels (1.0 = background), as the original tutorial")
     train.add_argument("--fixed-clients", action="store_true",
@@ -107,21 +103,24 @@ def _add_train_parser(commands) -> None:
 
 
 def _train(args) -> int:
-    from course_utils import experiment
-    from course_utils.algorithms import TrainConfig
+    from course_utils.cli import algorithms, experiment
+    from course_utils.settings import CourseSettings
 
-    config = TrainConfig(
+    config = CourseSettings(
         rounds=args.rounds, clients_per_round=args.clients_per_round, seed=args.seed,
         epochs=args.epochs, batch_size=args.batch_size,
         client_learning_rate=args.client_learning_rate,
         server_learning_rate=args.server_learning_rate, invert=args.invert,
         extra=dict(args.extra), fixed_clients=args.fixed_clients)
 
+    # Refuse unknown or malformed --extra options before any data is read.
+    algorithms.get(args.algorithm).parse_options(config.extra)
+
     def run():
         if args.workers == 1:
             return experiment.run_experiment(args.algorithm, config, args.data,
                                               args.eval_split, progress=args.progress)
-        from course_utils import cluster  # only needed here: train works without it
+        from course_utils.runtime import cluster  # only needed here: train works without it
 
         with cluster.distributed_context(args.workers):
             result = experiment.run_experiment(args.algorithm, config, args.data,
@@ -173,11 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from course_utils.cli.algorithms import OptionError
+    from course_utils.cli.experiment import ExperimentError
     from course_utils.data import DataError
-    from course_utils.experiment import ExperimentError
 
     try:
         return args.run(args)
-    except (DataError, ExperimentError) as e:
+    except (DataError, ExperimentError, OptionError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

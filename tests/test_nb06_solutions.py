@@ -1,4 +1,4 @@
-"""The reference implementations of notebook 06 (course_utils.fedavg_variants)."""
+"""The reference implementations of notebook 06 (course_utils.exercises.nb06_solutions)."""
 
 import collections
 
@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from course_utils import algorithms, fedavg, fedavg_variants, models, training
-from course_utils.algorithms import TrainConfig
+from course_utils import fedavg, models
+from course_utils.cli import algorithms
+from course_utils.exercises import nb06_solutions
+from course_utils import training_loop
+from course_utils.settings import CourseSettings
 
 
 def client_datasets(num_clients=3, batches=2, seed=0, scale=1.0):
@@ -43,15 +46,15 @@ def global_norm(weights):
 # --- midpoint ------------------------------------------------------------------------
 
 def test_midpoint_server_update_is_halfway():
-    result = fedavg_variants.midpoint_server_update(
+    result = nb06_solutions.midpoint_server_update(
         [np.array([0.0, 2.0]), np.array(4.0)], [np.array([2.0, 2.0]), np.array(0.0)])
     assert_weights_close(result, [np.array([1.0, 2.0]), np.array(2.0)])
 
 
 def test_midpoint_process_moves_halfway_to_fedavg():
     data = client_datasets()
-    plain_state, _ = run_rounds(fedavg.build_fedavg_process(0.3), 1, data)
-    process = fedavg_variants.build_midpoint_process(0.3)
+    plain_state, _ = run_rounds(fedavg.build_unweighted_fedavg_process(0.3), 1, data)
+    process = nb06_solutions.build_midpoint_process(0.3)
     state, metrics = run_rounds(process, 1, data)
     # Both start from zero weights, so the midpoint is half of FedAvg's new weights.
     assert_weights_close(state, [0.5 * w for w in plain_state], rtol=1e-5, atol=1e-7)
@@ -60,8 +63,8 @@ def test_midpoint_process_moves_halfway_to_fedavg():
 
 
 def test_midpoint_process_has_fedavg_signature_and_two_argument_server_step():
-    process = fedavg_variants.build_midpoint_process()
-    plain = fedavg.build_fedavg_process()
+    process = nb06_solutions.build_midpoint_process()
+    plain = fedavg.build_unweighted_fedavg_process()
     assert str(process.next.type_signature) == str(plain.next.type_signature)
     assert str(process.server_update_fn.type_signature).startswith(
         "(<server_weights=<float32[784,10],float32[10]>,"
@@ -70,7 +73,7 @@ def test_midpoint_process_has_fedavg_signature_and_two_argument_server_step():
 
 def test_midpoint_process_accepts_a_custom_server_update():
     data = client_datasets()
-    stay = fedavg_variants.build_midpoint_process(server_update=lambda s, m: s)
+    stay = nb06_solutions.build_midpoint_process(server_update=lambda s, m: s)
     state, _ = run_rounds(stay, 2, data)
     assert global_norm(state) == 0.0
 
@@ -79,8 +82,8 @@ def test_midpoint_process_accepts_a_custom_server_update():
 
 def test_clipped_process_with_a_large_bound_is_fedavg():
     data = client_datasets()
-    plain, _ = run_rounds(fedavg.build_fedavg_process(0.3), 2, data)
-    clipped, _ = run_rounds(fedavg_variants.build_clipped_process(0.3, clip_norm=1e6), 2,
+    plain, _ = run_rounds(fedavg.build_unweighted_fedavg_process(0.3), 2, data)
+    clipped, _ = run_rounds(nb06_solutions.build_clipped_process(0.3, clip_norm=1e6), 2,
                             data)
     assert_weights_close(clipped, plain, rtol=1e-5, atol=1e-7)
 
@@ -88,11 +91,11 @@ def test_clipped_process_with_a_large_bound_is_fedavg():
 def test_clipped_process_bounds_each_step():
     data = client_datasets(scale=100.0)  # huge inputs, huge gradients
     lr, clip, steps = 0.3, 0.1, 2
-    state, _ = run_rounds(fedavg_variants.build_clipped_process(lr, clip_norm=clip), 1,
+    state, _ = run_rounds(nb06_solutions.build_clipped_process(lr, clip_norm=clip), 1,
                           data)
     # Each client moves at most steps * lr * clip; so does their mean.
     assert global_norm(state) <= steps * lr * clip * 1.0001
-    plain, _ = run_rounds(fedavg.build_fedavg_process(lr), 1, data)
+    plain, _ = run_rounds(fedavg.build_unweighted_fedavg_process(lr), 1, data)
     assert global_norm(plain) > 10 * steps * lr * clip
 
 
@@ -100,7 +103,7 @@ def test_clipped_client_update_clips_by_global_norm():
     model = models.create_keras_model()
     zeros = [np.zeros(v.shape, np.float32) for v in model.trainable_variables]
     dataset = client_datasets(num_clients=1, batches=1, scale=100.0)[0]
-    weights, totals = fedavg_variants.clipped_client_update(model, dataset, zeros, 1.0,
+    weights, totals = nb06_solutions.clipped_client_update(model, dataset, zeros, 1.0,
                                                             0.25)
     assert global_norm([w.numpy() for w in weights]) == pytest.approx(0.25, rel=1e-4)
     assert float(totals["num_examples"]) == 5.0
@@ -108,40 +111,40 @@ def test_clipped_client_update_clips_by_global_norm():
 
 def test_clip_norm_must_be_positive():
     with pytest.raises(ValueError, match="clip_norm must be positive"):
-        fedavg_variants.build_clipped_process(0.3, clip_norm=0.0)
+        nb06_solutions.build_clipped_process(0.3, clip_norm=0.0)
 
 
 # --- learning-rate decay -------------------------------------------------------------
 
 def test_lr_decay_state_carries_and_decays_the_rate():
-    process = fedavg_variants.build_lr_decay_process(0.5, 0.8)
+    process = nb06_solutions.build_lr_decay_process(0.5, 0.8)
     state = process.initialize()
     assert list(state) == ["weights", "learning_rate"]
-    rates = [fedavg_variants.learning_rate_of(state)]
+    rates = [nb06_solutions.learning_rate_of(state)]
     data = client_datasets()
     for _ in range(3):
         state, _ = process.next(state, data)
-        rates.append(fedavg_variants.learning_rate_of(state))
+        rates.append(nb06_solutions.learning_rate_of(state))
     np.testing.assert_allclose(rates, [0.5, 0.4, 0.32, 0.256], rtol=1e-6)
     assert process.get_model_weights(state) is state["weights"]
 
 
 def test_lr_decay_without_decay_is_fedavg():
     data = client_datasets()
-    plain, _ = run_rounds(fedavg.build_fedavg_process(0.3), 2, data)
-    state, _ = run_rounds(fedavg_variants.build_lr_decay_process(0.3, 1.0), 2, data)
+    plain, _ = run_rounds(fedavg.build_unweighted_fedavg_process(0.3), 2, data)
+    state, _ = run_rounds(nb06_solutions.build_lr_decay_process(0.3, 1.0), 2, data)
     assert_weights_close(state["weights"], plain, rtol=1e-5, atol=1e-7)
 
 
 def test_lr_decay_first_round_uses_the_initial_rate():
     data = client_datasets()
-    plain, _ = run_rounds(fedavg.build_fedavg_process(0.3), 1, data)
-    state, _ = run_rounds(fedavg_variants.build_lr_decay_process(0.3, 0.5), 1, data)
+    plain, _ = run_rounds(fedavg.build_unweighted_fedavg_process(0.3), 1, data)
+    state, _ = run_rounds(nb06_solutions.build_lr_decay_process(0.3, 0.5), 1, data)
     assert_weights_close(state["weights"], plain, rtol=1e-5, atol=1e-7)
 
 
 def test_lr_decay_type_signatures_show_the_rate():
-    process = fedavg_variants.build_lr_decay_process()
+    process = nb06_solutions.build_lr_decay_process()
     assert "learning_rate=float32>@SERVER" in str(process.initialize.type_signature)
     assert ",learning_rate=float32> ->" in str(process.client_update_fn.type_signature)
     assert str(process.server_update_fn.type_signature).startswith(
@@ -150,14 +153,14 @@ def test_lr_decay_type_signatures_show_the_rate():
 
 def test_run_training_evaluates_the_weights_inside_the_state():
     data = client_datasets()
-    process = fedavg_variants.build_lr_decay_process(0.3, 0.9)
+    process = nb06_solutions.build_lr_decay_process(0.3, 0.9)
     seen = []
 
     def evaluate(weights):
         seen.append([np.shape(w) for w in weights])
         return {"accuracy": 0.0}
 
-    _, history = training.run_training(process, 2, lambda r: data, evaluate=evaluate,
+    _, history = training_loop.run_training(process, 2, lambda r: data, evaluate=evaluate,
                                        progress=False)
     assert len(history) == 2 and seen[0] == [(784, 10), (10,)]
 
@@ -167,17 +170,17 @@ def test_run_training_evaluates_the_weights_inside_the_state():
 @pytest.mark.parametrize("name", ["fedavg-midpoint", "fedavg-clip", "fedavg-lr-decay"])
 def test_algorithms_are_registered_and_run(name):
     algorithm = algorithms.get(name)
-    process = algorithm.build(TrainConfig(client_learning_rate=0.1))
+    process = algorithm.build(CourseSettings(client_learning_rate=0.1))
     state, metrics = run_rounds(process, 1, client_datasets(num_clients=2))
     assert np.isfinite(metrics["loss"])
 
 
 def test_train_config_options_are_used():
-    config = TrainConfig(client_learning_rate=0.5, extra={"decay": "0.5",
-                                                          "clip_norm": "1e-3"})
+    config = CourseSettings(client_learning_rate=0.5, extra={"decay": "0.5"})
     process = algorithms.get("fedavg-lr-decay").build(config)
     state, _ = run_rounds(process, 1, client_datasets(num_clients=2))
-    assert fedavg_variants.learning_rate_of(state) == pytest.approx(0.25)
+    assert nb06_solutions.learning_rate_of(state) == pytest.approx(0.25)
+    config = CourseSettings(client_learning_rate=0.5, extra={"clip_norm": "1e-3"})
     clipped = algorithms.get("fedavg-clip").build(config)
     state, _ = run_rounds(clipped, 1, client_datasets(num_clients=2, batches=1))
     assert global_norm(state) <= 0.5 * 1e-3 * 1.0001
@@ -185,23 +188,24 @@ def test_train_config_options_are_used():
 
 @pytest.mark.parametrize("name, extra, message", [
     ("fedavg-clip", {"clip_norm": "big"}, "must be a number"),
-    ("fedavg-clip", {"clip_norm": -1}, "must be positive"),
-    ("fedavg-lr-decay", {"decay": 1.5}, "decay must be in"),
+    ("fedavg-clip", {"clip_norm": -1}, "must be greater than 0"),
+    ("fedavg-lr-decay", {"decay": 1.5}, r"decay must be in \(0, 1\]"),
+    ("fedavg-clip", {"clipnorm": 0.1}, "has no option 'clipnorm'; its options are: clip_norm"),
 ])
 def test_bad_options_are_explained(name, extra, message):
     with pytest.raises(ValueError, match=message):
-        algorithms.get(name).build(TrainConfig(extra=extra))
+        algorithms.get(name).build(CourseSettings(extra=extra))
 
 
 # --- fast evaluation -----------------------------------------------------------------
 
 def test_fast_evaluator_matches_keras():
     data = client_datasets(num_clients=2, batches=3)
-    state, _ = run_rounds(fedavg.build_fedavg_process(0.3), 1, data)
+    state, _ = run_rounds(fedavg.build_unweighted_fedavg_process(0.3), 1, data)
     dataset = data[0].concatenate(data[1])
-    fast = fedavg_variants.fast_evaluator(dataset)(state)
+    fast = nb06_solutions.fast_evaluator(dataset)(state)
     keras = models.evaluate_keras(state, dataset)
     assert fast["accuracy"] == pytest.approx(keras["accuracy"], abs=1e-6)
     assert fast["loss"] == pytest.approx(keras["loss"], rel=1e-4)
     lr_state = collections.OrderedDict(weights=state, learning_rate=0.1)
-    assert fedavg_variants.fast_evaluator(dataset)(lr_state) == fast
+    assert nb06_solutions.fast_evaluator(dataset)(lr_state) == fast

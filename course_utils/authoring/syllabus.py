@@ -6,28 +6,21 @@ Change the course's order, titles, objectives or time estimates here, then run
     python -m course_utils nav          # rewrite headers, setup cells, footers, README table
     python -m course_utils nav --check  # what a test runs: non-zero if anything drifted
 
-Forking the course? `REPOSITORY` below is the ONE place that names the GitHub
+Forking the course? `REPOSITORY` in course_utils/repository.py is the ONE place that names the GitHub
 repository the Binder and Colab links open; set it to your fork ("owner/name") and run
 `python -m course_utils nav`.
 
-This module has no dependencies (it is imported by `course_utils.runtime`).
+This module has no dependencies (it is imported by `course_utils.runtime.context`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-# The GitHub repository ("owner/name") and branch the Binder and Colab links open.
-# "tff-course/build-your-own-fl" is a PLACEHOLDER: set your repository here (the only
-# place it is written), then run `python -m course_utils nav`.
-REPOSITORY = "tff-course/build-your-own-fl"
-BRANCH = "main"
-
-NOTEBOOK_DIR = "notebooks"  # relative to the repository root
-SOLUTIONS_DIR = "solutions"  # relative to NOTEBOOK_DIR
-
-BINDER_BADGE = "https://mybinder.org/badge_logo.svg"
-COLAB_BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+from course_utils.repository import (  # noqa: F401 - part of this module's interface
+    BINDER_BADGE, BINDER_URL, BRANCH, COLAB_BADGE, NOTEBOOK_DIR, REPOSITORY, SOLUTIONS_DIR,
+    binder_url, colab_url,
+)
 
 
 @dataclass(frozen=True)
@@ -156,7 +149,7 @@ def lesson(number_or_file: str) -> Lesson:
     for item in SYLLABUS:
         if number_or_file in (item.number, item.file):
             return item
-    raise KeyError(f"{number_or_file!r} is not in the syllabus (course_utils/syllabus.py)")
+    raise KeyError(f"{number_or_file!r} is not in the syllabus (course_utils/authoring/syllabus.py)")
 
 
 def neighbours(item: Lesson) -> tuple[Lesson | None, Lesson | None]:
@@ -167,21 +160,6 @@ def neighbours(item: Lesson) -> tuple[Lesson | None, Lesson | None]:
     return previous, following
 
 
-def binder_url(path: str | None = None) -> str:
-    """Binder link opening JupyterLab at `path` (from the repository root), or at the
-    notebooks folder."""
-    return (f"https://mybinder.org/v2/gh/{REPOSITORY}/{BRANCH}"
-            f"?urlpath=lab/tree/{path or NOTEBOOK_DIR}")
-
-
-def colab_url(path: str) -> str:
-    """Colab link opening the notebook at `path` (from the repository root)."""
-    return f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/{path}"
-
-
 def total_minutes() -> int:
     return sum(item.minutes for item in SYLLABUS)
 
-
-# The Binder link for the whole course (JupyterLab at notebooks/), used in messages.
-BINDER_URL = binder_url()

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from course_utils import data, runtime
+from course_utils import data
+from course_utils.runtime import context as runtime
 
 EXPECTED = {"tensorflow-federated": "0.87.0", "tensorflow": "2.14.", "jax": "0.4.14",
             "jaxlib": "0.4.13"}

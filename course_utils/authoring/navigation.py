@@ -1,5 +1,5 @@
 """Each notebook's header, setup cell and footer, generated from the syllabus table
-(`course_utils/syllabus.py`) so they cannot drift; also the README's syllabus block.
+(`course_utils/authoring/syllabus.py`) so they cannot drift; also the README's syllabus block.
 
     python -m course_utils nav [--check] [PATH ...]
 
@@ -31,10 +31,11 @@ from pathlib import Path
 import nbformat
 import nbformat.corpus.words
 
-from course_utils import runtime, syllabus
-from course_utils.syllabus import Lesson
+from course_utils.runtime import context as runtime
+from course_utils.authoring import syllabus
+from course_utils.authoring.syllabus import Lesson
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository: course_utils/authoring/ -> root
 HEADER_ID, SETUP_ID, FOOTER_ID = "course-header", "course-setup", "course-footer"
 README_BLOCK = re.compile(
     r"(<!-- BEGIN generated: (?P<name>[\w-]+)[^>]*-->\n)(?P<body>.*?)(<!-- END generated: "
@@ -301,7 +302,7 @@ def sync(root: Path = ROOT, check: bool = False, paths: list[Path] | None = None
             continue
         relative = path.relative_to(root)
         if lesson is None:
-            problems.append(f"{relative}: not in the syllabus (course_utils/syllabus.py)")
+            problems.append(f"{relative}: not in the syllabus (course_utils/authoring/syllabus.py)")
             continue
         if solution and not lesson.has_solution:
             problems.append(f"{relative}: the syllabus says {lesson.number} has no solved "

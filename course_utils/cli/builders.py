@@ -1,0 +1,71 @@
+"""What each entry of `course_utils.cli.algorithms.ALGORITHMS` builds: one function per
+algorithm, `settings -> iterative process`, with `settings.extra` already parsed."""
+
+from __future__ import annotations
+
+from course_utils.settings import CourseSettings
+
+
+def fedavg(settings: CourseSettings):
+    from course_utils import fedavg
+
+    return fedavg.build_unweighted_fedavg_process(settings.client_learning_rate)
+
+
+def tff_fedavg(settings: CourseSettings):
+    from course_utils import tff_learning
+
+    return tff_learning.build_fedavg(settings.client_learning_rate,
+                                     settings.server_learning_rate)
+
+
+def fedavg_midpoint(settings: CourseSettings):
+    from course_utils.exercises import nb06_solutions
+
+    return nb06_solutions.build_midpoint_process(settings.client_learning_rate)
+
+
+def fedavg_clip(settings: CourseSettings):
+    from course_utils.exercises import nb06_solutions
+
+    return nb06_solutions.build_clipped_process(settings.client_learning_rate,
+                                                settings.extra["clip_norm"])
+
+
+def fedavg_lr_decay(settings: CourseSettings):
+    from course_utils.exercises import nb06_solutions
+
+    return nb06_solutions.build_lr_decay_process(settings.client_learning_rate,
+                                                 settings.extra["decay"])
+
+
+def _aggregation(method: str, settings: CourseSettings):
+    """notebook 07's processes. The train command gives each client one dataset that
+    already repeats `settings.epochs` epochs, so the process runs `local_epochs` passes
+    over it (default 1), holding out its first batch; since the held-out examples come
+    back in later epochs, the quality weights are then optimistic. For a clean held-out
+    batch: `train --algorithm agg-quality --epochs 1 --extra local_epochs=5`."""
+    from course_utils import aggregation
+
+    return aggregation.build_process(method, local_epochs=settings.extra["local_epochs"],
+                                     client_learning_rate=settings.client_learning_rate)
+
+
+def aggregation_simple(settings):
+    return _aggregation("simple", settings)
+
+
+def aggregation_weighted(settings):
+    return _aggregation("weighted", settings)
+
+
+def aggregation_quality(settings):
+    return _aggregation("quality", settings)
+
+
+def aggregation_hybrid(settings):
+    return _aggregation("hybrid", settings)
+
+
+def aggregation_fedsgd(settings):
+    return _aggregation("fedsgd", settings)

@@ -1,0 +1,34 @@
+"""The course settings: ONE object that the notebooks' builders, the command line's
+defaults and the tests read.
+
+`COURSE` holds the values every notebook uses unless it says otherwise (pixels inverted,
+5 local epochs of SGD at 0.3, batch 20, 10 clients per round, server SGD 1.0). Change
+a run's settings with `dataclasses.replace(COURSE, rounds=30)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class CourseSettings:
+    rounds: int = 15
+    clients_per_round: int = 10
+    seed: int = 0
+    epochs: int = 5
+    batch_size: int = 20
+    client_learning_rate: float = 0.3
+    server_learning_rate: float = 1.0
+    invert: bool = True  # 0 = background, as Keras' initial weights expect
+    # True: the same first clients every round (the original tutorial); False: a fresh
+    # seeded sample per round (course_utils.cli.experiment.federated_data_for_round).
+    fixed_clients: bool = False
+    extra: dict = field(default_factory=dict)  # algorithm options (--extra), as parsed
+
+
+COURSE = CourseSettings()
+
+# Defaults of notebook 06's variants (and of their --extra options).
+CLIP_NORM = 1.0
+LR_DECAY = 0.9
