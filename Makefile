@@ -11,8 +11,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
-# Tests use the offline dataset: deterministic and needs no network.
-TEST_DATA ?= offline
+# Tests use the bundled sample of real writers: deterministic and needs no network.
+TEST_DATA ?= sample
 LAB_ARGS ?=
 # Jupyter refuses to run as root unless told; containers and CI often are root.
 ROOT_ARG := $(if $(filter 0,$(shell id -u)),--allow-root)

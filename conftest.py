@@ -1,7 +1,7 @@
 """pytest settings for the whole project (unit tests and nbval on notebooks/).
 
-- Notebooks run on the offline dataset unless COURSE_DATA says otherwise: deterministic,
-  no network. Kernels inherit this environment.
+- Notebooks run on the bundled sample of real writers unless COURSE_DATA says otherwise:
+  deterministic, no network. Kernels inherit this environment.
 - After the run, any TFF worker_binary that was started during the run and is now
   orphaned (its parent died but it still runs) fails the session: the course must never
   leave one behind.
@@ -12,7 +12,7 @@ import time
 
 import psutil
 
-os.environ.setdefault("COURSE_DATA", "offline")
+os.environ.setdefault("COURSE_DATA", "sample")
 _SESSION_START = time.time()
 
 

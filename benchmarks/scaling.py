@@ -169,7 +169,7 @@ def measure(args) -> dict:
                    for a, b in zip(next(iter(states.values())), s))
     return {
         "command": "python benchmarks/scaling.py " + " ".join(sys.argv[1:]),
-        "data": data.resolve_source(args.data, check_network=False).description,
+        "data": data.resolve_source(args.data).description,
         "tff": tff.__version__, "cpus": os.cpu_count(), "machine": platform.machine(),
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "load_average_before": [round(x, 2) for x in load_before],

@@ -3,12 +3,13 @@ preprocessing and client-sampling helpers the notebooks share.
 
 Every mode reads the data through TFF's own `tff.simulation.datasets.emnist.load_data`:
 
-- ``auto`` (default): the real EMNIST from TFF's cache, or downloaded; without a
-  network, the course's offline dataset, with a notice saying so.
-- ``emnist``: the real EMNIST, or a clear error.
-- ``offline``: the offline dataset (see `course_utils.offline_data`).
+- ``sample`` (default; ``offline`` is an old name for it): 383 real EMNIST writers that
+  ship with the course (`course_utils.sample_writers`), built at first use into TFF's
+  SQLite format in the course's cache. No network needed.
+- ``emnist``: TFF's full federated EMNIST (3,383 writers) from TFF's cache (``~/.tff``),
+  or downloaded through TFF's loader (`course_utils.emnist_download`).
 - a directory holding ``emnist_all.sqlite`` (for example an EMNIST you downloaded
-  earlier, or the LEAF writers of the course's development data).
+  earlier).
 
 Choose with the `data=` argument or the ``COURSE_DATA`` environment variable.
 """
@@ -16,41 +17,30 @@ Choose with the `data=` argument or the ``COURSE_DATA`` environment variable.
 from __future__ import annotations
 
 import collections
-import concurrent.futures
 import os
-import shutil
-import sqlite3
-import tempfile
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from course_utils import offline_data
+from course_utils import emnist_download, emnist_sqlite, sample_writers
+from course_utils.emnist_sqlite import SQLITE_NAME, CorruptDatasetError  # noqa: F401
 
 DATA_ENV = "COURSE_DATA"
 CACHE_ENV = "COURSE_CACHE_DIR"
-MODES = ("auto", "emnist", "offline")
-SQLITE_NAME = "emnist_all.sqlite"
-EMNIST_HOST = "storage.googleapis.com"
-EMNIST_URL = f"https://{EMNIST_HOST}/tff-datasets-public/emnist_all.sqlite.lzma"
-NETWORK_TIMEOUT_S = 3.0
+MODES = ("sample", "emnist")
+OLD_NAMES = {"offline": "sample"}  # still accepted
 
 
 class DataError(RuntimeError):
     """The requested data cannot be used; the message says what to do."""
 
 
-class CorruptDatasetError(DataError):
-    """An `emnist_all.sqlite` is truncated or not an EMNIST database."""
-
-
 @dataclass(frozen=True)
 class DataSource:
-    mode: str           # "emnist", "offline" or "directory"
+    mode: str           # "sample", "emnist" or "directory"
     directory: Path     # the directory handed to TFF's loader as cache_dir
-    description: str    # one line for learners
+    description: str    # for learners: what the data is (never a machine path)
 
     @property
     def sqlite_path(self) -> Path:
@@ -66,151 +56,105 @@ def tff_cache_dir() -> Path:
     return Path.home() / ".tff"
 
 
+def display_path(path: str | os.PathLike) -> str:
+    """`path` with the home directory written as ~ (what learners see in outputs)."""
+    path, home = Path(path), Path.home()
+    return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
+
+
 def requested_mode(data: str | os.PathLike | None = None) -> str:
-    return str(data if data is not None else os.environ.get(DATA_ENV) or "auto")
+    mode = str(data if data is not None else os.environ.get(DATA_ENV) or "sample")
+    return OLD_NAMES.get(mode, mode)
 
-
-# --- checking an emnist_all.sqlite -------------------------------------------------
 
 def check_sqlite(path: str | os.PathLike) -> dict[str, int]:
-    """Validate an EMNIST SQLite file; return {split name: number of clients}.
-
-    Catches what an interrupted download leaves behind (a truncated file) and files
-    that are not TFF's EMNIST format, with the fix in the message.
-    """
-    path = Path(path)
-    fix = (f"It is probably left from an interrupted download or copy. Delete it "
-           f"(rm '{path}') and run again, or point {DATA_ENV} at a good copy.")
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        header = f.read(100)
-    if len(header) < 100 or not header.startswith(b"SQLite format 3\x00"):
-        raise CorruptDatasetError(f"{path} is not an SQLite database. {fix}")
-    page_size = int.from_bytes(header[16:18], "big")
-    page_size = 65536 if page_size == 1 else page_size
-    page_count = int.from_bytes(header[28:32], "big")
-    if size < page_size * page_count:
-        raise CorruptDatasetError(
-            f"{path} is truncated: {size:,} bytes of the {page_size * page_count:,} "
-            f"its header declares. {fix}")
+    """`emnist_sqlite.check_sqlite`, reporting damage as a DataError."""
     try:
-        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            rows = connection.execute(
-                "SELECT split_name, COUNT(*) FROM client_metadata GROUP BY split_name"
-            ).fetchall()
-            connection.execute("SELECT serialized_example_proto FROM examples LIMIT 1")
-        finally:
-            connection.close()
-    except sqlite3.DatabaseError as e:
-        raise CorruptDatasetError(f"{path} is not a usable EMNIST database ({e}). {fix}") from e
-    if not rows:
-        raise CorruptDatasetError(f"{path} has no clients. {fix}")
-    return dict(rows)
+        return emnist_sqlite.check_sqlite(path)
+    except CorruptDatasetError as e:
+        raise DataError(str(e)) from None
 
 
 # --- choosing the source -----------------------------------------------------------
 
-def network_available(url: str = EMNIST_URL, timeout: float = NETWORK_TIMEOUT_S) -> bool:
-    """Does `url` answer an HTTP HEAD request? Bounded by `timeout`, DNS included."""
-    def head():
-        request = urllib.request.Request(url, method="HEAD")
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status == 200
-
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    try:
-        return pool.submit(head).result(timeout=timeout)
-    except Exception:  # noqa: BLE001 - any failure means "cannot download"
-        return False
-    finally:
-        pool.shutdown(wait=False)
+def sample_source() -> DataSource:
+    return DataSource("sample",
+                      course_cache_dir() / f"sample-v{sample_writers.SAMPLE_VERSION}",
+                      "the course's bundled sample of real EMNIST writers "
+                      "(LEAF FEMNIST digits)")
 
 
-def offline_source() -> DataSource:
-    directory = course_cache_dir() / f"offline-v{offline_data.OFFLINE_VERSION}"
-    return DataSource("offline", directory,
-                      "the course's offline dataset: real handwritten digits from "
-                      "scikit-learn, 150 simulated writers")
+def emnist_source() -> DataSource:
+    return DataSource("emnist", tff_cache_dir(), "TFF's full federated EMNIST")
 
 
-def resolve_source(data: str | os.PathLike | None = None, *, check_network: bool = True
-                   ) -> DataSource:
-    """Decide where the data comes from, without loading it."""
+def full_emnist_cached() -> bool:
+    """Is TFF's full EMNIST already in TFF's cache (used only when asked for)?"""
+    return emnist_source().sqlite_path.is_file()
+
+
+def resolve_source(data: str | os.PathLike | None = None) -> DataSource:
+    """Decide where the data comes from, without loading it (and without a network)."""
     mode = requested_mode(data)
-    if mode == "offline":
-        return offline_source()
-    if mode not in MODES:
-        directory = Path(mode).expanduser()
-        if not (directory / SQLITE_NAME).is_file():
-            raise DataError(
-                f"{DATA_ENV}/data={mode!r} is not one of {', '.join(MODES)} and "
-                f"{directory / SQLITE_NAME} does not exist. Use a mode, or a directory "
-                f"that holds {SQLITE_NAME}.")
-        return DataSource("directory", directory, f"EMNIST-format data from {directory}")
-    emnist = DataSource("emnist", tff_cache_dir(), "the real federated EMNIST (TFF)")
-    if emnist.sqlite_path.exists():
-        return emnist
-    if not check_network or network_available():
-        return emnist
+    if mode == "sample":
+        return sample_source()
     if mode == "emnist":
+        return emnist_source()
+    if mode == "auto":
+        raise DataError(f"{DATA_ENV}=auto is no longer a mode: the default is now "
+                        f"'sample' (383 real writers bundled with the course, no network "
+                        f"needed). Use {DATA_ENV}=emnist for TFF's full EMNIST.")
+    directory = Path(mode).expanduser()
+    if not (directory / SQLITE_NAME).is_file():
         raise DataError(
-            f"EMNIST is not in {emnist.directory} and {EMNIST_HOST} cannot be reached, "
-            f"so it cannot be downloaded. Connect to the internet, copy "
-            f"{SQLITE_NAME} into {emnist.directory}, or set {DATA_ENV}=offline.")
-    fallback = offline_source()
-    return DataSource(fallback.mode, fallback.directory,
-                      fallback.description + f" (EMNIST could not be downloaded: no "
-                      f"connection to {EMNIST_HOST})")
+            f"{DATA_ENV}/data={mode!r} is not one of {', '.join(MODES)} and "
+            f"{directory / SQLITE_NAME} does not exist. Use a mode, or a directory "
+            f"that holds {SQLITE_NAME}.")
+    return DataSource("directory", directory,
+                      f"EMNIST-format data from the folder {directory.name!r}")
 
 
-# --- loading -----------------------------------------------------------------------
-
-def _download_emnist(directory: Path) -> None:
-    """Download through TFF's loader into a temporary folder, then move it in place.
-
-    TFF writes the decompressed file where it will be read, so an interrupted download
-    leaves a truncated file; downloading next to it and renaming keeps that out.
-    """
-    import tensorflow_federated as tff
-
-    directory.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=directory, prefix=".download-"))
-    try:
-        tff.simulation.datasets.emnist.load_data(cache_dir=str(staging))
-        check_sqlite(staging / SQLITE_NAME)
-        os.replace(staging / SQLITE_NAME, directory / SQLITE_NAME)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
+# --- preparing and loading ---------------------------------------------------------
 
 def prepare(source: DataSource) -> dict[str, int]:
     """Make sure the source's SQLite file exists and is sound; return its splits."""
-    if source.mode == "offline":
-        offline_data.build_offline_dataset(source.directory)
+    if source.mode == "sample":
+        sample_writers.build(source.directory)
     elif source.mode == "emnist" and not source.sqlite_path.exists():
-        _download_emnist(source.directory)
+        try:
+            emnist_download.download(source.directory)
+        except emnist_download.DownloadError as e:
+            raise DataError(str(e)) from None
     return check_sqlite(source.sqlite_path)
+
+
+def describe(source: DataSource, splits=("digits_only_train", "digits_only_test")) -> str:
+    """"<what it is>: N writers, A train and B test examples" (from the metadata)."""
+    counts = emnist_sqlite.count_examples(source.sqlite_path)
+    writers = max((counts[s][0] for s in splits if s in counts), default=0)
+    examples = " and ".join(f"{counts[s][1]:,} {s.rsplit('_', 1)[-1]}" for s in splits
+                            if s in counts)
+    return f"{source.description}: {writers:,} writers, {examples} examples"
 
 
 def load_emnist(only_digits: bool = True, data: str | os.PathLike | None = None,
                 verbose: bool = True):
     """Federated EMNIST as TFF `ClientData` (train, test), via TFF's own loader.
 
-    `data` (or the COURSE_DATA environment variable) chooses the source: "auto",
-    "emnist", "offline" or a directory holding emnist_all.sqlite.
+    `data` (or the COURSE_DATA environment variable) chooses the source: "sample"
+    (default), "emnist" or a directory holding emnist_all.sqlite.
     """
     import tensorflow_federated as tff
 
     source = resolve_source(data)
     splits = prepare(source)
-    wanted = "digits_only_train" if only_digits else "all_train"
-    if wanted not in splits:
-        raise DataError(f"{source.sqlite_path} has no split {wanted!r} (it has "
-                        f"{', '.join(sorted(splits))}). The offline dataset has digits "
-                        "only: use only_digits=True, or real EMNIST.")
+    prefix = "digits_only" if only_digits else "all"
+    if f"{prefix}_train" not in splits:
+        raise DataError(f"This data has no split '{prefix}_train' (it has "
+                        f"{', '.join(sorted(splits))}). The bundled sample has digits "
+                        "only: use only_digits=True, or COURSE_DATA=emnist.")
     if verbose:
-        print(f"Data: {source.description}.")
+        print(f"Data: {describe(source, (f'{prefix}_train', f'{prefix}_test'))}.")
     return tff.simulation.datasets.emnist.load_data(
         only_digits=only_digits, cache_dir=str(source.directory))
 
@@ -223,7 +167,7 @@ def load_split(split: str, data: str | os.PathLike | None = None):
     source = resolve_source(data)
     splits = prepare(source)
     if split not in splits:
-        raise DataError(f"No split {split!r} in {source.sqlite_path}; it has: "
+        raise DataError(f"No split {split!r} in this data; it has: "
                         f"{', '.join(sorted(splits))}.")
     client_data = tff.simulation.datasets.SqlClientData(str(source.sqlite_path), split)
     return client_data.preprocess(tff_emnist._add_proto_parsing)

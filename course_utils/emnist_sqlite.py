@@ -174,7 +174,10 @@ def _query(path: Path, full_check: bool) -> dict[str, int]:
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         if full_check:
-            problems = [row[0] for row in connection.execute("PRAGMA quick_check")]
+            try:
+                problems = [row[0] for row in connection.execute("PRAGMA quick_check")]
+            except sqlite3.DatabaseError as e:
+                problems = [str(e)]
             if problems != ["ok"]:
                 raise CorruptDatasetError(
                     f"{path} is damaged (SQLite's integrity check: "

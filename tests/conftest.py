@@ -1,4 +1,4 @@
-"""Shared fixtures. Tests use a private cache directory and the offline dataset."""
+"""Shared fixtures. Tests use a private cache directory and the bundled real writers."""
 
 import hashlib
 import lzma
@@ -17,25 +17,26 @@ SHARED_WRITERS = ROOT.parent / "shared" / "data" / "femnist_leaf_digits" / "emni
 
 
 @pytest.fixture(scope="session")
-def offline_dir(tmp_path_factory):
-    """A freshly built offline dataset directory (built once per test session)."""
-    from course_utils import offline_data
+def sample_dir(tmp_path_factory):
+    """The bundled 383 real writers, built once per test session into a temp dir."""
+    from course_utils import sample_writers
 
-    directory = tmp_path_factory.mktemp("offline")
-    offline_data.build_offline_dataset(directory)
+    directory = tmp_path_factory.mktemp("sample")
+    sample_writers.build(directory)
     return directory
 
 
 @pytest.fixture(scope="session")
-def real_writers_dir(tmp_path_factory):
-    """The real LEAF writers from ../shared, unpacked to a temp dir (skips if absent)."""
+def shared_writers_sqlite(tmp_path_factory):
+    """The development copy of the 383 writers that the bundle was packed from
+    (../shared), unpacked; skips where it is absent (learners' machines)."""
     if not SHARED_WRITERS.exists():
-        pytest.skip(f"real-writer tier: {SHARED_WRITERS} is not here (only on the "
-                    "course's development machines)")
-    directory = tmp_path_factory.mktemp("femnist")
-    with lzma.open(SHARED_WRITERS) as src, open(directory / "emnist_all.sqlite", "wb") as dst:
+        pytest.skip(f"{SHARED_WRITERS} is not here (only beside the course's "
+                    "development checkouts and CI)")
+    path = tmp_path_factory.mktemp("shared") / "emnist_all.sqlite"
+    with lzma.open(SHARED_WRITERS) as src, open(path, "wb") as dst:
         shutil.copyfileobj(src, dst, length=2**22)
-    return directory
+    return path
 
 
 @pytest.fixture

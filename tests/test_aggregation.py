@@ -168,10 +168,10 @@ def test_client_dataset_puts_the_held_out_examples_in_the_first_batch():
         assert [len(b["y"]) for b in small.as_numpy_iterator()] == sizes
 
 
-def test_federated_data_is_the_same_for_in_memory_and_sqlite_clients(offline_dir):
+def test_federated_data_is_the_same_for_in_memory_and_sqlite_clients(sample_dir):
     from course_utils import data
 
-    train, _ = data.load_emnist(data=str(offline_dir), verbose=False)
+    train, _ = data.load_emnist(data=str(sample_dir), verbose=False)
     ids = train.client_ids[:3]
     in_memory = partitions.as_client_data(partitions.client_arrays(train, ids))
     for client_data in (train, in_memory):
@@ -283,10 +283,10 @@ def test_methods_are_registered_and_build_from_a_train_config(client_datasets):
 # --- partitions --------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def writer_arrays(offline_dir):
+def writer_arrays(sample_dir):
     from course_utils import data
 
-    train, _ = data.load_emnist(data=str(offline_dir), verbose=False)
+    train, _ = data.load_emnist(data=str(sample_dir), verbose=False)
     ids = train.client_ids[:12]
     return train, ids, partitions.client_arrays(train, ids)
 

@@ -129,7 +129,7 @@ def test_binder_build_steps_in_a_fresh_environment(tmp_path):
     _step(f"execute {NOTEBOOK} in the environment's kernel",
           [venv / "bin" / "jupyter", "nbconvert", "--to", "notebook", "--execute",
            f"notebooks/{NOTEBOOK}", "--output-dir", str(tmp_path / "executed")],
-          repo, {**env, "COURSE_DATA": "offline"}, log, timings, timeout=600)
+          repo, {**env, "COURSE_DATA": "sample"}, log, timings, timeout=600)
 
     # The Binder badge opens JupyterLab at lab/tree/notebooks/<notebook>.
     lab = LabServer(venv / "bin" / "jupyter", repo, tmp_path / "lab", env=env)

@@ -21,7 +21,7 @@ def run_cli(*args, timeout=600):
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         result = subprocess.run([sys.executable, "-m", "course_utils", *args],
                                 stdout=out, stderr=err, timeout=timeout,
-                                env={**os.environ, "COURSE_DATA": "offline"})
+                                env={**os.environ, "COURSE_DATA": "sample"})
         out.seek(0)
         err.seek(0)
         result.stdout, result.stderr = out.read(), err.read()
@@ -43,10 +43,10 @@ def check_result(result: dict, algorithm: str, rounds: int):
     assert result["final"]["accuracy"] > 0.3, result["final"]
 
 
-def test_train_json_fedavg_in_a_terminal(offline_dir):
+def test_train_json_fedavg_in_a_terminal(sample_dir):
     """The real command: stdout is exactly one JSON object, the progress bar on stderr."""
     result = run_cli("train", "--algorithm", "fedavg", "--rounds", "3",
-                     "--clients-per-round", "5", "--data", str(offline_dir), "--json")
+                     "--clients-per-round", "5", "--data", str(sample_dir), "--json")
     assert result.returncode == 0, result.stderr[-2000:]
     payload = json.loads(result.stdout)  # fails if anything else is on stdout
     check_result(payload, "fedavg", 3)
@@ -55,9 +55,9 @@ def test_train_json_fedavg_in_a_terminal(offline_dir):
     assert "3/3" in result.stderr  # tqdm's progress bar
 
 
-def test_train_json_tff_fedavg(offline_dir, capfd):
+def test_train_json_tff_fedavg(sample_dir, capfd):
     code = cli.main(["train", "--algorithm", "tff-fedavg", "--rounds", "3",
-                     "--clients-per-round", "5", "--seed", "1", "--data", str(offline_dir),
+                     "--clients-per-round", "5", "--seed", "1", "--data", str(sample_dir),
                      "--json", "--no-progress"])
     out, err = capfd.readouterr()
     assert code == 0, err
@@ -66,20 +66,20 @@ def test_train_json_tff_fedavg(offline_dir, capfd):
     assert payload["config"]["seed"] == 1
 
 
-def test_run_experiment_other_split_and_fixed_clients(offline_dir):
+def test_run_experiment_other_split_and_fixed_clients(sample_dir):
     config = CourseSettings(rounds=2, clients_per_round=3, epochs=1, fixed_clients=True)
-    result = experiment.run_experiment("fedavg", config, str(offline_dir),
+    result = experiment.run_experiment("fedavg", config, str(sample_dir),
                                        eval_split="digits_only_train", progress=False,
                                        log=None)
     assert result["final"]["split"] == "digits_only_train"
     assert result["config"]["fixed_clients"] is True
 
 
-def test_same_clients_as_the_notebooks(offline_dir):
+def test_same_clients_as_the_notebooks(sample_dir):
     """federated_data_for_round samples with data.sample_clients, seeded per round."""
     from course_utils import data
 
-    train, _ = data.load_emnist(data=str(offline_dir), verbose=False)
+    train, _ = data.load_emnist(data=str(sample_dir), verbose=False)
     config = CourseSettings(clients_per_round=4, seed=3)
     datasets = experiment.federated_data_for_round(train, config)(2)
     assert len(datasets) == 4
@@ -111,8 +111,8 @@ def test_directory_without_sqlite(tmp_path, capsys):
     assert "emnist_all.sqlite does not exist" in captured.err
 
 
-def test_unknown_split_lists_the_existing_ones(offline_dir, capsys):
-    code = cli.main(["train", "--algorithm", "fedavg", "--data", str(offline_dir),
+def test_unknown_split_lists_the_existing_ones(sample_dir, capsys):
+    code = cli.main(["train", "--algorithm", "fedavg", "--data", str(sample_dir),
                      "--eval-split", "nope", "--json"])
     captured = capsys.readouterr()
     assert code == 2 and captured.out == ""
@@ -120,19 +120,19 @@ def test_unknown_split_lists_the_existing_ones(offline_dir, capsys):
     assert "digits_only_test, digits_only_train" in captured.err
 
 
-def test_too_many_clients_per_round(offline_dir, capsys):
-    code = cli.main(["train", "--algorithm", "fedavg", "--data", str(offline_dir),
+def test_too_many_clients_per_round(sample_dir, capsys):
+    code = cli.main(["train", "--algorithm", "fedavg", "--data", str(sample_dir),
                      "--clients-per-round", "1000", "--no-progress"])
     assert code == 2
     assert "--clients-per-round must be between 1 and 150" in capsys.readouterr().err
 
 
-def test_unknown_algorithm_in_run_experiment(offline_dir):
+def test_unknown_algorithm_in_run_experiment(sample_dir):
     with pytest.raises(ValueError, match="Unknown algorithm 'x'.*fedavg"):
-        experiment.run_experiment("x", data_arg=str(offline_dir), log=None)
+        experiment.run_experiment("x", data_arg=str(sample_dir), log=None)
 
 
-def test_workers_option_uses_the_distributed_context(offline_dir, monkeypatch, capfd):
+def test_workers_option_uses_the_distributed_context(sample_dir, monkeypatch, capfd):
     """--workers N > 1 runs inside cluster.distributed_context(N)."""
     import contextlib
 
@@ -148,7 +148,7 @@ def test_workers_option_uses_the_distributed_context(offline_dir, monkeypatch, c
     monkeypatch.setattr(cluster, "distributed_context", fake_context)
     code = cli.main(["train", "--algorithm", "fedavg", "--rounds", "1",
                      "--clients-per-round", "2", "--epochs", "1", "--data",
-                     str(offline_dir), "--workers", "3", "--json", "--no-progress"])
+                     str(sample_dir), "--workers", "3", "--json", "--no-progress"])
     out, err = capfd.readouterr()
     assert code == 0, err
     assert entered == [3]
@@ -163,15 +163,15 @@ def test_doctor_and_data_commands_still_exist():
     assert parser.parse_args(["doctor"]).run is cli._doctor
 
 
-def test_run_experiment_is_reproducible(offline_dir):
+def test_run_experiment_is_reproducible(sample_dir):
     """Same config, same result, whatever the process did before (global seeds reset)."""
     import tensorflow as tf
 
     config = CourseSettings(rounds=2, clients_per_round=3, epochs=1, seed=4)
-    first = experiment.run_experiment("fedavg", config, str(offline_dir), progress=False,
+    first = experiment.run_experiment("fedavg", config, str(sample_dir), progress=False,
                                       log=None)
     tf.random.set_seed(12345)  # disturb the global seed, as other code might
-    second = experiment.run_experiment("fedavg", config, str(offline_dir), progress=False,
+    second = experiment.run_experiment("fedavg", config, str(sample_dir), progress=False,
                                        log=None)
     # The same model, up to float rounding (TFF's runtime may add up the clients' results
     # in a different order).

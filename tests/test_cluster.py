@@ -80,9 +80,9 @@ def test_pool_arguments_are_checked():
 # --- the distributed context -----------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def small_round(offline_dir):
-    """FedAvg, its initial state and one small round of offline data."""
-    train, _ = data.load_emnist(data=str(offline_dir), verbose=False)
+def small_round(sample_dir):
+    """FedAvg, its initial state and one small round of the bundled writers."""
+    train, _ = data.load_emnist(data=str(sample_dir), verbose=False)
     process = fedavg.build_unweighted_fedavg_process()
     federated_data = data.make_federated_data(train, train.client_ids[:6], epochs=1)
     state = process.initialize()

@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def offline_train(offline_dir):
-    train, test = data.load_emnist(data=str(offline_dir), verbose=False)
+def sample_train(sample_dir):
+    train, test = data.load_emnist(data=str(sample_dir), verbose=False)
     return train, test
 
 
@@ -79,8 +79,8 @@ def test_max_weight_difference_and_same_weights():
         fedavg.max_weight_difference(a, [np.zeros((2, 3)), np.zeros(3)])
 
 
-def test_learns_on_offline_data(offline_train):
-    train, test = offline_train
+def test_learns_on_the_bundled_writers(sample_train):
+    train, test = sample_train
     process = fedavg.build_unweighted_fedavg_process(0.3)
     ids = train.client_ids
 
@@ -93,13 +93,13 @@ def test_learns_on_offline_data(offline_train):
     assert result["accuracy"] > 0.35, result  # chance is 0.1
 
 
-def test_same_weights_as_tff_learning_unweighted_fed_avg(offline_train):
+def test_same_weights_as_tff_learning_unweighted_fed_avg(sample_train):
     """Same zero initial weights, same client data (no shuffling), several rounds ->
     the same model as tff.learning's unweighted FedAvg with client SGD and server
     SGD(1.0), to float tolerance; also the same training metrics."""
     import tensorflow_federated as tff
 
-    train, _ = offline_train
+    train, _ = sample_train
     ids = train.client_ids
     ours = fedavg.build_unweighted_fedavg_process(0.1)
     theirs = tff.learning.algorithms.build_unweighted_fed_avg(
@@ -124,11 +124,11 @@ def test_same_weights_as_tff_learning_unweighted_fed_avg(offline_train):
     assert fedavg.max_weight_difference(state, their_weights) < 1e-5
 
 
-def test_hooks_replace_client_and_server_steps(offline_train):
+def test_hooks_replace_client_and_server_steps(sample_train):
     """build_unweighted_fedavg_process(client_update=..., server_update=...) uses the given steps."""
     import tensorflow as tf
 
-    train, _ = offline_train
+    train, _ = sample_train
 
     def halve(mean_client_weights):
         return [w / 2 for w in mean_client_weights]
@@ -168,7 +168,7 @@ def test_benchmark_parses_its_arguments():
         "fedavg_rounds", ROOT / "benchmarks" / "fedavg_rounds.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    args = module.parse_args(["--rounds", "3", "--data", "offline"])
+    args = module.parse_args(["--rounds", "3", "--data", "sample"])
     assert (args.rounds, args.clients_per_round, args.epochs) == (3, 10, 5)
     assert json.dumps(vars(args))
 
@@ -207,12 +207,12 @@ def test_tff_learning_model_clips_saturated_probabilities():
     assert clipped < exact - 1.0  # -log(1e-7) = 16.1 caps each example's loss
 
 
-def test_course_settings_reach_080_on_the_real_writers(real_writers_dir):
+def test_course_settings_reach_080_on_the_real_writers(sample_dir):
     """The issue's bar: 15 rounds of 10 sampled clients, course settings, > 0.80 central
     test accuracy on the real LEAF writers (skips where ../shared is absent)."""
     from course_utils.cli import experiment
     from course_utils.settings import CourseSettings
 
-    result = experiment.run_experiment("fedavg", CourseSettings(), str(real_writers_dir),
+    result = experiment.run_experiment("fedavg", CourseSettings(), str(sample_dir),
                                        progress=False, log=None)
     assert result["final"]["accuracy"] > 0.80, result["final"]

@@ -15,9 +15,9 @@ import run_notebooks  # noqa: E402
 
 def test_summary_round_trip_and_totals(tmp_path):
     summary = tmp_path / "RUN_SUMMARY.md"
-    rows = {"notebooks/00_setup_and_hello_federated.ipynb": (8.0, 700.0, "offline"),
+    rows = {"notebooks/00_setup_and_hello_federated.ipynb": (8.0, 700.0, "sample"),
             "notebooks/01_federated_emnist.ipynb": (22.0, 1100.0, "/tmp/femnist"),
-            "notebooks/solutions/04_federated_core.ipynb": (30.0, 900.0, "offline")}
+            "notebooks/solutions/04_federated_core.ipynb": (30.0, 900.0, "sample")}
     run_notebooks.write_summary(rows, summary)
     assert run_notebooks.read_summary(summary) == rows
     text = summary.read_text()
@@ -35,7 +35,7 @@ def test_old_summary_format_is_read():
 
 
 def test_running_one_notebook_keeps_the_other_rows(tmp_path, monkeypatch):
-    monkeypatch.setenv("COURSE_DATA", "offline")  # main() sets it; restored afterwards
+    monkeypatch.setenv("COURSE_DATA", "sample")  # main() sets it; restored afterwards
     folder = tmp_path / "notebooks"
     folder.mkdir()
     path = folder / "00_setup_and_hello_federated.ipynb"
@@ -44,18 +44,18 @@ def test_running_one_notebook_keeps_the_other_rows(tmp_path, monkeypatch):
                                  "language": "python"}
     nbformat.write(nb, path)
     summary = tmp_path / "RUN_SUMMARY.md"
-    other = {"notebooks/01_federated_emnist.ipynb": (22.0, 1100.0, "offline")}
+    other = {"notebooks/01_federated_emnist.ipynb": (22.0, 1100.0, "sample")}
     run_notebooks.write_summary(other, summary)
 
     assert run_notebooks.main([str(path), "--summary", str(summary),
-                               "--data", "offline"]) == 0
+                               "--data", "sample"]) == 0
     rows = run_notebooks.read_summary(summary)
     assert set(rows) == {"notebooks/00_setup_and_hello_federated.ipynb",
                          "notebooks/01_federated_emnist.ipynb"}
     assert rows["notebooks/01_federated_emnist.ipynb"] == other[
         "notebooks/01_federated_emnist.ipynb"]
     seconds, mib, data = rows["notebooks/00_setup_and_hello_federated.ipynb"]
-    assert seconds > 0 and mib > 10 and data == "offline"
+    assert seconds > 0 and mib > 10 and data == "sample"
     executed = nbformat.read(path, as_version=4)
     assert executed.cells[0].execution_count == 1
     assert executed.cells[0].outputs[0].text == "42\n"

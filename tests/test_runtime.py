@@ -122,10 +122,10 @@ def test_setup_seeds_and_is_idempotent(capsys):
 
 def test_doctor_command_reports_healthy_environment(isolated_cache):
     result = run_python("from course_utils.cli.main import main; raise SystemExit(main(['doctor']))",
-                        env={"COURSE_DATA": "offline"})
+                        env={"COURSE_DATA": "sample"})
     assert result.returncode == 0, result.stdout + result.stderr[-2000:]
     assert "[ok] federated computation: federated_mean([1, 2, 6]) = 3" in result.stdout
-    assert "offline dataset" in result.stdout and "healthy" in result.stdout
+    assert "bundled sample of real EMNIST writers" in result.stdout and "healthy" in result.stdout
 
 
 def test_doctor_names_the_fix_for_a_bad_data_directory(tmp_path):

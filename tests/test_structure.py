@@ -127,6 +127,30 @@ def test_no_stderr_errors_or_tracebacks_stored(item):
                      "the exception and print its message, then `make run`")
 
 
+MACHINE_PATH = re.compile(r"(?<![\w.~])(/tmp/|/root/|/home/|/work/|/var/folders/|[A-Z]:\\Users\\)")
+
+
+def _output_texts(cell) -> list[str]:
+    texts = []
+    for output in cell.get("outputs", []):
+        texts.append(output.get("text", ""))
+        texts += [v if isinstance(v, str) else "".join(v)
+                  for k, v in output.get("data", {}).items() if k.startswith("text/")]
+    return texts
+
+
+@pytest.mark.parametrize("item", NOTEBOOKS, ids=_id)
+def test_no_output_shows_a_machine_path(item):
+    """Stored outputs are what every learner gets: no temporary or home directory."""
+    path, _, _ = item
+    nb = nbformat.read(path, as_version=4)
+    found = [(index, match.group(0)) for index, cell in enumerate(nb.cells)
+             for text in _output_texts(cell) for match in MACHINE_PATH.finditer(text)]
+    assert not found, (f"{path.name} shows machine paths in its outputs (cell index, "
+                       f"path): {found[:5]}; print what the data is, not where (then "
+                       "`make run`)")
+
+
 @pytest.mark.parametrize("item", NOTEBOOKS, ids=_id)
 def test_notebook_is_under_2_mb(item):
     path, _, _ = item

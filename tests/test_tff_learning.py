@@ -8,8 +8,8 @@ from course_utils import tff_learning
 
 
 @pytest.fixture(scope="module")
-def offline(offline_dir):
-    return data.load_emnist(data=str(offline_dir), verbose=False)
+def sample(sample_dir):
+    return data.load_emnist(data=str(sample_dir), verbose=False)
 
 
 @pytest.fixture(scope="module")
@@ -17,8 +17,8 @@ def process():
     return tff_learning.build_fedavg()
 
 
-def test_fedavg_has_the_course_learning_rates_and_learns(offline, process):
-    train, test = offline
+def test_fedavg_has_the_course_learning_rates_and_learns(sample, process):
+    train, test = sample
     assert "client_data={<x=float32[?,784],y=int32[?,1]>*}@CLIENTS" in str(
         process.next.type_signature)
     state = process.initialize()
@@ -31,14 +31,14 @@ def test_fedavg_has_the_course_learning_rates_and_learns(offline, process):
     for _ in range(3):
         state = process.next(state, federated).state
     after = evaluate(process.get_model_weights(state))
-    # Three short rounds on 5 offline writers: 0.28-0.29 for global seeds 0, 7 and 42
+    # Three short rounds on 5 real writers: 0.28-0.29 for global seeds 0, 7 and 42
     # (the shuffle order depends on the seed earlier tests left), so ask for clearly
     # above chance (0.1) rather than a bar the seed decides.
     assert after["accuracy"] > 0.2 and after["loss"] < before["loss"]
 
 
-def test_central_evaluator_matches_evaluate_keras(offline):
-    _, test = offline
+def test_central_evaluator_matches_evaluate_keras(sample):
+    _, test = sample
     dataset = data.central_dataset(test)
     rng = np.random.default_rng(0)
     weights = [rng.normal(0, 0.05, (784, 10)).astype(np.float32),
@@ -51,8 +51,8 @@ def test_central_evaluator_matches_evaluate_keras(offline):
     assert evaluate(weights) == pytest.approx(first, rel=1e-6)
 
 
-def test_federated_evaluation_weights_clients_by_examples(offline):
-    _, test = offline
+def test_federated_evaluation_weights_clients_by_examples(sample):
+    _, test = sample
     eval_process = tff_learning.build_federated_evaluation()
     clients = test.client_ids[:6]
     rng = np.random.default_rng(1)

@@ -99,7 +99,7 @@ def main(argv=None) -> int:
         os.environ["COURSE_DATA"] = args.data
     # No progress bars in stored outputs: a saved widget shows its initial "0%".
     os.environ["COURSE_PROGRESS"] = "0"
-    data = os.environ.get("COURSE_DATA", "auto")
+    data = os.environ.get("COURSE_DATA", "sample")
     paths = [p.resolve() for p in args.notebooks] or course_notebooks()
     rows = read_summary(args.summary)
     for path in paths:

@@ -61,7 +61,7 @@ def run_experiment(algorithm: str, config: CourseSettings | None = None, data_ar
                    log=sys.stderr) -> dict:
     """Train `algorithm` (a name from `algorithms.available()`) with `config`.
 
-    `data_arg` is what `load_emnist(data=...)` takes ("auto", "emnist", "offline", a
+    `data_arg` is what `load_emnist(data=...)` takes ("sample", "emnist", a
     directory; None: $COURSE_DATA). `eval_split` names the split of that SQLite file the
     final model is evaluated on centrally (default: the digits test split). `progress`
     shows a progress bar (on stderr outside notebooks); `log` gets one "Data: ..." line.

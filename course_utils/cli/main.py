@@ -25,7 +25,7 @@ def _data(args) -> int:
 
     source = data.resolve_source(args.data)
     splits = data.prepare(source)
-    print(f"{source.description}\n{source.sqlite_path}")
+    print(f"{data.describe(source)}\n{source.sqlite_path}")
     for split, clients in sorted(splits.items()):
         print(f"  {split}: {clients} clients")
     return 0
@@ -73,8 +73,8 @@ def _add_train_parser(commands) -> None:
     train.add_argument("--seed", type=int, default=COURSE.seed,
                        help=f"seeds client sampling and shuffling (default {COURSE.seed})")
     train.add_argument("--data", default=None,
-                       help="auto | emnist | offline | a directory with emnist_all.sqlite "
-                            "(default: $COURSE_DATA or auto)")
+                       help="sample | emnist | a directory with emnist_all.sqlite "
+                            "(default: $COURSE_DATA or sample)")
     train.add_argument("--eval-split", default=None,
                        help="split of that SQLite file to evaluate on "
                             "(default: digits_only_test)")
@@ -156,8 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("doctor", help="check the environment").set_defaults(run=_doctor)
     data_parser = commands.add_parser("data", help="prepare and describe the dataset")
     data_parser.add_argument("--data", default=None,
-                             help="auto | emnist | offline | a directory with emnist_all.sqlite "
-                                  "(default: $COURSE_DATA or auto)")
+                             help="sample | emnist | a directory with emnist_all.sqlite "
+                                  "(default: $COURSE_DATA or sample)")
     data_parser.set_defaults(run=_data)
     nav_parser = commands.add_parser(
         "nav", help="generate notebook headers/setup/footers and README syllabus")

@@ -105,13 +105,16 @@ def check_data() -> Check:
     detail = f"{data.DATA_ENV}={mode}: {source.description}"
     if source.sqlite_path.exists():
         try:
-            splits = data.check_sqlite(source.sqlite_path)
-        except data.CorruptDatasetError as e:
+            data.check_sqlite(source.sqlite_path)
+        except data.DataError as e:
             return Check("data", False, detail, str(e))
-        detail += f"; {source.sqlite_path} ({', '.join(f'{k}: {v} clients' for k, v in sorted(splits.items()))})"
+        detail = f"{data.DATA_ENV}={mode}: {data.describe(source)} ({data.display_path(source.sqlite_path)})"
     else:
-        detail += f"; will be {'built' if source.mode == 'offline' else 'downloaded'} " \
-                  f"into {source.directory} on first use"
+        detail += f"; will be {'built' if source.mode == 'sample' else 'downloaded'} " \
+                  f"into {data.display_path(source.directory)} on first use"
+    if source.mode != "emnist" and data.full_emnist_cached():
+        detail += (f". TFF's full EMNIST is in {data.display_path(data.tff_cache_dir())}: "
+                   f"{data.DATA_ENV}=emnist uses it")
     return Check("data", True, detail)
 
 

@@ -90,7 +90,7 @@ def test_notebook_00_renders_and_runs_in_jupyterlab(course, tmp_path):
     scratch = tmp_path / "lab"
     lab_settings(scratch)
     lab = LabServer(Path(sys.executable).parent / "jupyter", course, scratch,
-                    env={"COURSE_DATA": "offline"})
+                    env={"COURSE_DATA": "sample"})
     lab.start()
     leftovers, browser_pids = [], {}
 
