@@ -90,7 +90,9 @@ def test_learns_on_the_bundled_writers(sample_train):
     state, history = training_loop.run_training(process, 6, data_for_round, progress=False)
     result = models.evaluate_keras(state, data.central_dataset(test))
     assert history[-1]["train_loss"] < history[0]["train_loss"]
-    assert result["accuracy"] > 0.35, result  # chance is 0.1
+    # Measured, 6 rounds on the bundled writers: 0.779 and 0.775 (client seeds 0, 1;
+    # chance is 0.1).
+    assert result["accuracy"] > 0.74, result
 
 
 def test_same_weights_as_tff_learning_unweighted_fed_avg(sample_train):
@@ -207,9 +209,10 @@ def test_tff_learning_model_clips_saturated_probabilities():
     assert clipped < exact - 1.0  # -log(1e-7) = 16.1 caps each example's loss
 
 
-def test_course_settings_reach_080_on_the_real_writers(sample_dir):
-    """The issue's bar: 15 rounds of 10 sampled clients, course settings, > 0.80 central
-    test accuracy on the real LEAF writers (skips where ../shared is absent)."""
+def test_course_settings_reach_080_on_the_bundled_writers(sample_dir):
+    """The headline: 15 rounds of 10 sampled clients, course settings, > 0.80 central
+    test accuracy on the bundled real writers (0.823 measured; seeds 0/1/2 give
+    0.823/0.825/0.823). Runs everywhere: the writers ship with the course."""
     from course_utils.cli import experiment
     from course_utils.settings import CourseSettings
 
