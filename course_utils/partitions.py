@@ -114,19 +114,32 @@ def unequal_partition(arrays: Arrays, seed: int = 0, smallest_fraction: float = 
     return result
 
 
+def label_distances(labels_by_client: dict, num_classes: int = 10) -> np.ndarray:
+    """Per client, the total-variation distance between its label distribution and the
+    pooled one: 0 = the same mix of digits, 1 = no digit in common."""
+    pooled = np.bincount(np.concatenate(list(labels_by_client.values())),
+                         minlength=num_classes)
+    pooled = pooled / pooled.sum()
+    return np.array([0.5 * np.abs(np.bincount(labels, minlength=num_classes) / len(labels)
+                                  - pooled).sum() for labels in labels_by_client.values()])
+
+
+def labels_dealt_at_random(labels_by_client: dict, seed: int = 0) -> dict:
+    """The same clients and sizes, with all labels pooled and dealt out at random: the
+    label skew that chance alone gives clients of these sizes."""
+    pooled = np.concatenate(list(labels_by_client.values()))
+    np.random.default_rng(seed).shuffle(pooled)
+    sizes = np.cumsum([len(labels) for labels in labels_by_client.values()])[:-1]
+    return dict(zip(labels_by_client, np.split(pooled, sizes)))
+
+
 def label_skew(arrays: Arrays, num_classes: int = 10) -> float:
-    """How different the clients' label mixes are: the mean total-variation distance
-    between each client's label distribution and the pooled one (0 = identical).
+    """How different the clients' label mixes are: the mean of `label_distances`.
 
     Only labels: writers who all write every digit score low even when their styles
     differ, and small clients score high by chance alone."""
-    labels, _ = _pool(arrays)
-    overall = np.bincount(labels, minlength=num_classes) / len(labels)
-    distances = []
-    for a in arrays.values():
-        own = np.bincount(a["label"], minlength=num_classes) / len(a["label"])
-        distances.append(0.5 * np.abs(own - overall).sum())
-    return float(np.mean(distances))
+    return float(np.mean(label_distances(
+        {cid: a["label"] for cid, a in arrays.items()}, num_classes)))
 
 
 def describe(arrays: Arrays) -> str:

@@ -61,8 +61,8 @@ SYLLABUS: tuple[Lesson, ...] = (
         "ClientData, writers as clients, non-IID data seen in plots, preprocessing, "
         "federated data, sampling clients",
         ("load federated EMNIST as TFF `ClientData`, where each writer is one client",
-         "see in plots why federated data is *non-IID*: writers differ in style and in "
-         "which digits they wrote",
+         "see in plots why federated data is *non-IID*: writers differ in style and in how "
+         "much they wrote; measure how uneven their digit mixes are",
          "preprocess a client's dataset and build the list of client datasets a round "
          "trains on",
          "choose the clients of a round: fixed, or sampled at random per round"),
