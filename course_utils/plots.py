@@ -267,6 +267,14 @@ def history_column(history: Sequence[Mapping], key: str) -> np.ndarray:
     return np.asarray([row.get(key, np.nan) for row in history], dtype=float)
 
 
+def _plain_log_axis(ax) -> None:
+    """A log y axis labelled 0.5, 1, 2, 5, 10, ... (not 3x10^0)."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+
+
 def plot_training_curves(histories, metrics: Sequence[str] = ("loss", "accuracy"),
                          title: str = "Training", chance: float | None = None,
                          eval_label: str = "test", log_loss: bool = False) -> Figure:
@@ -299,12 +307,12 @@ def plot_training_curves(histories, metrics: Sequence[str] = ("loss", "accuracy"
                 label = f"{name}: {'training' if kind == 'train' else eval_label}"
                 ax.plot(rounds, values, style, color=color, marker=".", label=label)
     for ax, metric in zip(axes, metrics):
+        # The accuracy axis follows the data (small differences stay visible); a
+        # chance line, when asked for, widens it to show how far above chance it is.
         if metric == "accuracy" and chance is not None:
             ax.axhline(chance, color="gray", linestyle=":", label="chance")
-        if metric == "accuracy":
-            ax.set_ylim(0.0, 1.0)
         if metric == "loss" and log_loss:
-            ax.set_yscale("log")
+            _plain_log_axis(ax)
         ax.set_xlabel("round")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_ylabel(metric)

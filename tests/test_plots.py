@@ -128,6 +128,23 @@ def test_training_curves_compare_runs_with_eval_and_chance():
     assert log.axes[0].get_yscale() == "log" and log.axes[1].get_yscale() == "linear"
 
 
+def test_log_loss_ticks_read_as_plain_numbers():
+    runs = {"a": history([0.5, 0.8]), "b": [dict(row, train_loss=30.0 * row["round"])
+                                           for row in history([0.5, 0.8])]}
+    fig = plots.plot_training_curves(runs, log_loss=True)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels() if t.get_text()]
+    assert labels and all("10^" not in t and "times" not in t and "×" not in t
+                          for t in labels), labels
+    assert {"1", "2", "5", "10"} & set(labels), labels
+
+
+def test_accuracy_axis_shows_small_differences():
+    runs = {"a": history([0.80, 0.81]), "b": history([0.80, 0.815])}
+    low, high = plots.plot_training_curves(runs).axes[1].get_ylim()
+    assert high - low < 0.1  # not fixed at 0-1: a 0.005 difference stays visible
+
+
 def test_training_curves_from_a_list_of_runs_and_one_metric():
     fig = plots.plot_training_curves([history([0.1]), history([0.3])],
                                      metrics=("accuracy",), eval_label="held-out")
