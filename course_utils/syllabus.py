@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# The GitHub repository ("owner/name") and branch the Binder and Colab links open.
+# The GitHub repository ("owner/name") and branch the Binder and Colab links open (and
+# the web book's links to source files, and its address on GitHub Pages).
 # "tff-course/build-your-own-fl" is a PLACEHOLDER: set your repository here (the only
 # place it is written), then run `python -m course_utils nav`.
 REPOSITORY = "tff-course/build-your-own-fl"
@@ -177,6 +178,18 @@ def binder_url(path: str | None = None) -> str:
 def colab_url(path: str) -> str:
     """Colab link opening the notebook at `path` (from the repository root)."""
     return f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/{path}"
+
+
+def source_url(path: str = "") -> str:
+    """A file or folder of the repository (`path` from its root) on GitHub; with no
+    path, the repository itself."""
+    return f"https://github.com/{REPOSITORY}" + (f"/blob/{BRANCH}/{path}" if path else "")
+
+
+def book_url() -> str:
+    """Where GitHub Pages publishes the course's web book (.github/workflows/book.yml)."""
+    owner, name = REPOSITORY.split("/")
+    return f"https://{owner.lower()}.github.io/{name}/"
 
 
 def total_minutes() -> int:
