@@ -24,7 +24,7 @@ LAB_ARGS ?=
 ROOT_ARG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: setup lab test run doctor clean-venv nav browser-deps test-browser test-binder \
-        book book-deps
+        book book-deps book-test-deps
 
 setup: $(STAMP)
 
@@ -54,12 +54,20 @@ $(BOOK_STAMP): requirements-book.txt
 	$(BOOK_VENV)/bin/pip install --quiet -r requirements-book.txt
 	@touch $(BOOK_STAMP)
 
+NO_NPM := the web book needs npm (Node.js) for MathJax: e.g. sudo apt-get install npm
+
 $(MATHJAX_STAMP): book/package.json book/package-lock.json
-	@command -v npm >/dev/null || { echo "make book needs npm (Node.js): e.g. sudo apt-get install npm" >&2; exit 1; }
+	@command -v npm >/dev/null || { echo "$(NO_NPM)" >&2; exit 1; }
 	npm ci --prefix book --no-audit --no-fund
 	@touch $(MATHJAX_STAMP)
 
 book-deps: $(BOOK_STAMP) $(MATHJAX_STAMP)
+
+# For the tests: without npm the book's test is skipped (with this hint), as the
+# browser tests are without chromium.
+book-test-deps: $(BOOK_STAMP)
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory $(MATHJAX_STAMP); \
+	 else echo "note: $(NO_NPM); the book's test will be skipped" >&2; fi
 
 # Offline, from the stored outputs (nothing is executed); warnings are errors.
 book: setup book-deps
@@ -68,14 +76,14 @@ book: setup book-deps
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_ARG) $(LAB_ARGS)
 
-test: setup browser-deps book-deps
+test: setup browser-deps book-test-deps
 	COURSE_DATA=$(TEST_DATA) $(BIN)/python -m pytest tests notebooks \
 	  --nbval-lax --nbval-current-env --sanitize-with notebooks/nbval_sanitize.cfg
 
 run: setup
 	$(BIN)/python tools/run_notebooks.py
 
-test-browser: setup browser-deps book-deps
+test-browser: setup browser-deps book-test-deps
 	COURSE_DATA=$(TEST_DATA) $(BIN)/python -m pytest tests/e2e -s
 
 test-binder: setup

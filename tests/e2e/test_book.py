@@ -6,7 +6,8 @@ from the stored outputs into a temporary folder, then checked
   host except the badge images;
 - in headless Chromium, served on 127.0.0.1: the landing page, notebook 01 with a
   rendered plot, notebook 05 with no code cut off, a search that finds
-  `federated_mean`, the "Next" link; and no request left 127.0.0.1 except the badges.
+  `federated_mean`, the "Next" link, a formula typeset by the site's own MathJax; and
+  no request left 127.0.0.1 except the badges.
 
 Needs .venv-book and MathJax (`make book-deps`, which `make test` runs) and, for the
 browser part, Debian's chromium and playwright (`make test-browser`). Set
@@ -183,7 +184,7 @@ def server(site):
 
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=MISSING)
-def test_reading_the_book_in_a_browser(server, tmp_path):
+def test_reading_the_book_in_a_browser(site, server, tmp_path):
     sync_api = pytest.importorskip(
         "playwright.sync_api", reason="playwright is not installed: `make test-browser`")
     shots = Path(os.environ.get("COURSE_BOOK_SCREENSHOTS", tmp_path))
@@ -197,6 +198,7 @@ def test_reading_the_book_in_a_browser(server, tmp_path):
             page = context.pages[0] if context.pages else context.new_page()
             page.set_default_timeout(TIMEOUT_MS)
             read_the_book(page, server, shots)
+            math_renders(page, server, site)
         finally:
             context.close()
     leftovers = end_leftovers(browser, alive)
@@ -261,6 +263,16 @@ def read_the_book(page, server: str, shots: Path) -> None:
     page.locator("a.right-next").click()
     page.wait_for_url(f"**/{html_path(following.path())}")
     assert plain(page.locator("article h1").first.inner_text()).startswith(following.label)
+
+
+def math_renders(page, server: str, site: Path) -> None:
+    """Formulas are typeset by the site's own MathJax."""
+    with_math = [lesson for lesson in syllabus.SYLLABUS if 'class="math' in (
+        site / html_path(lesson.path())).read_text()]
+    assert with_math, "no notebook has a formula: nothing to check MathJax on"
+    page.goto(f"{server}/{html_path(with_math[0].path())}")
+    page.locator("mjx-container").first.wait_for()
+    assert page.locator(".math mjx-container, mjx-container.MathJax").count() > 0
 
 
 def screenshot(page, path: Path) -> None:
