@@ -77,6 +77,7 @@ MATHJAX_UNUSED = re.compile(r"^(mml-|tex-(?!mml-chtml)|latest|node-main|startup|
 IMAGE = re.compile(r"\.(png|jpe?g|gif|svg|webp)$", re.I)
 MD_LINK = re.compile(r"(\]\(\s*<?)([^)\s>]+)(>?(?:\s+\"[^\"]*\")?\s*\))")
 FENCE = re.compile(r"^\s*(```|~~~)")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class BookError(Exception):
@@ -381,8 +382,13 @@ def run_jupyter_book(src: Path, out: Path, jupyter_book: Path = JUPYTER_BOOK) ->
                "--builder", "html", "--warningiserror", "--keep-going", "--quiet"]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
-        raise BookError(f"the book did not build (`{' '.join(command)}`):\n"
-                        f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+        output = ANSI.sub("", result.stderr + result.stdout)
+        problems = [line for line in output.splitlines() if "WARNING" in line
+                    or "ERROR" in line] or output.splitlines()[-40:]
+        raise BookError(
+            "the book did not build (warnings are errors: fix each one in the "
+            f"repository's file; those in {src} are staged copies at the same paths):\n"
+            + "\n".join(problems) + f"\n(command: {' '.join(command)})")
     return out / "_build" / "html"
 
 

@@ -20,6 +20,7 @@ import functools
 import http.server
 import os
 import re
+import shutil
 import threading
 import time
 from html.parser import HTMLParser
@@ -132,6 +133,16 @@ def test_every_link_inside_the_book_resolves(site, pages):
                                        and url.fragment not in pages[target].ids):
                 broken.append(f"{path.relative_to(site)}: {href}")
     assert not broken, f"links that lead nowhere in the book: {broken}"
+
+
+def test_a_link_the_book_cannot_resolve_fails_the_build(site, tmp_path):
+    """Warnings are errors: what the link tests above see is all there is."""
+    src = tmp_path / "src"
+    shutil.copytree(site.parents[1] / "src", src)
+    readme = src / book.LANDING
+    readme.write_text(readme.read_text() + "\nSee [the missing notebook](notebooks/99_gone.ipynb).\n")
+    with pytest.raises(book.BookError, match="99_gone"):
+        book.run_jupyter_book(src, tmp_path)
 
 
 def test_links_to_folders_and_source_files(site, pages):
