@@ -148,7 +148,6 @@ def config(root: Path = ROOT) -> dict:
             "nb_merge_streams": True,  # one block per cell for consecutive prints
             "nb_ipywidgets_js": {},  # never load require.js or widgets from a CDN
             "myst_heading_anchors": 3,  # README.md#syllabus etc. resolve
-            "suppress_warnings": ["mystnb.unknown_mime_type"],
         }},
     }
 
@@ -208,9 +207,8 @@ def solved_index_source() -> str:
              "exercise notebook.", ""]
     for lesson in syllabus.SYLLABUS:
         if lesson.has_solution:
-            solved = posixpath.relpath(lesson.path(solution=True), ".")
-            lines.append(f"- [{lesson.label} (solved)]({solved}), the exercises: "
-                         f"[{lesson.label}]({lesson.path()})")
+            lines.append(f"- [{lesson.label} (solved)]({lesson.path(solution=True)}), "
+                         f"the exercises: [{lesson.label}]({lesson.path()})")
     return "\n".join(lines) + "\n"
 
 
@@ -329,25 +327,33 @@ def stage(src: Path, root: Path = ROOT) -> None:
     src.mkdir(parents=True)
     book_pages, assets = set(pages()), set()
     for page in [LANDING, *lesson_pages(), *solved_pages()]:
-        base = posixpath.dirname(page)
-        target = src / page
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if page.endswith(".ipynb"):
-            nb = nbformat.read(root / page, as_version=4)
-            for cell in nb.cells:
-                if cell.cell_type == "markdown":
-                    cell.source = rewrite_links(cell.source, base, book_pages, root, assets)
-            nbformat.write(nb, target)
-        else:
-            text = (root / page).read_text()
-            target.write_text(rewrite_links(text, base, book_pages, root, assets))
+        _stage_page(page, src, root, book_pages, assets)
     (src / SOLVED_INDEX).write_text(solved_index_source())
-    (src / REFERENCE).write_text(rewrite_links(reference_source(root), "", book_pages, root))
+    (src / REFERENCE).write_text(
+        rewrite_links(reference_source(root), "", book_pages, root, assets))
     for asset in assets:
         (src / asset).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(root / asset, src / asset)
     write_static(src / STATIC)
     write_config(src, root)
+
+
+def _stage_page(page: str, src: Path, root: Path, book_pages: set[str],
+                assets: set[str]) -> None:
+    """Copy one page of the repository into `src`, its links rewritten for the book
+    (in a notebook, those of its markdown cells; nothing else changes)."""
+    base = posixpath.dirname(page)
+    target = src / page
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if page.endswith(".ipynb"):
+        nb = nbformat.read(root / page, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                cell.source = rewrite_links(cell.source, base, book_pages, root, assets)
+        nbformat.write(nb, target)
+    else:
+        text = (root / page).read_text()
+        target.write_text(rewrite_links(text, base, book_pages, root, assets))
 
 
 def write_config(src: Path, root: Path = ROOT) -> None:
@@ -418,7 +424,7 @@ def main(argv=None) -> int:
         return 1
     print(f"built the book in {time.perf_counter() - started:.1f} s: "
           f"{site_size(html) / 2**20:.1f} MB in {html}\n"
-          f"open {html / 'index.html'} (or serve it: python -m http.server -d {html})")
+          f"open {html / 'index.html'} (or serve it: python -m http.server -b 127.0.0.1 -d {html})")
     return 0
 
 
