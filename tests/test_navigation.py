@@ -143,6 +143,15 @@ def test_binder_and_colab_urls():
     assert syllabus.colab_url(path) == (
         f"https://colab.research.google.com/github/{syllabus.REPOSITORY}/blob/"
         f"{syllabus.BRANCH}/{path}")
+    owner, name = syllabus.REPOSITORY.split("/")
+    assert syllabus.source_url("course_utils/cli.py") == (
+        f"https://github.com/{syllabus.REPOSITORY}/blob/{syllabus.BRANCH}/course_utils/cli.py")
+    assert syllabus.book_url() == f"https://{owner.lower()}.github.io/{name}/"
+
+
+def test_readme_links_the_published_book():
+    badges = navigation.readme_blocks()["badges"]
+    assert f"]({syllabus.book_url()})" in badges and syllabus.BINDER_URL in badges
 
 
 def make_course(tmp_path) -> Path:
