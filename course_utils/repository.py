@@ -1,4 +1,5 @@
-"""Where the course lives: the GitHub repository the Binder and Colab links open.
+"""Where the course lives: the GitHub repository the Binder and Colab links, the web
+book's links to source files and its address on GitHub Pages all name.
 
 Forking the course? `REPOSITORY` is the ONE place that names the repository: set it to
 your fork ("owner/name") and run `python -m course_utils nav`, which rewrites every link.
@@ -26,6 +27,18 @@ def binder_url(path: str | None = None) -> str:
 def colab_url(path: str) -> str:
     """Colab link opening the notebook at `path` (from the repository root)."""
     return f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/{path}"
+
+
+def source_url(path: str = "") -> str:
+    """A file or folder of the repository (`path` from its root) on GitHub; with no
+    path, the repository itself."""
+    return f"https://github.com/{REPOSITORY}" + (f"/blob/{BRANCH}/{path}" if path else "")
+
+
+def book_url() -> str:
+    """Where GitHub Pages publishes the course's web book (.github/workflows/book.yml)."""
+    owner, name = REPOSITORY.split("/")
+    return f"https://{owner.lower()}.github.io/{name}/"
 
 
 # The Binder link for the whole course (JupyterLab at notebooks/), used in messages.

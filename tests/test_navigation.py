@@ -52,7 +52,7 @@ def test_apply_writes_header_setup_footer_and_keeps_the_rest():
     assert nb.cells[2].source == navigation.setup_source(LESSON)
     assert nb.cells[-1].source == navigation.footer_source(LESSON)
     assert [c.id for c in (nb.cells[0], nb.cells[2], nb.cells[-1])] == [
-        navigation.HEADER_ID, navigation.SETUP_ID, navigation.FOOTER_ID]
+        "course-header-02", "course-setup-02", "course-footer-02"]
     # the author's cells are untouched; the hand-written Next line left the summary
     assert sources(nb)[1] == ("markdown", "## Setup")
     assert sources(nb)[3:5] == [("markdown", "## Body"), ("code", "x = 1")]
@@ -81,8 +81,32 @@ def test_missing_setup_cell_and_footer_are_added():
     nb = v4.new_notebook(cells=[v4.new_markdown_cell("intro"), v4.new_code_cell("x = 1")])
     navigation.apply(nb, LESSON)
     assert [c.id for c in nb.cells[:1] + nb.cells[2:3] + nb.cells[-1:]] == [
-        navigation.HEADER_ID, navigation.SETUP_ID, navigation.FOOTER_ID]
+        navigation.cell_id(kind, LESSON) for kind in ("header", "setup", "footer")]
     assert [c.source for c in nb.cells[1:4:2]] == ["intro", "x = 1"]
+
+
+def test_generated_cell_ids_are_unique_across_the_course():
+    """A book of all notebooks (and solved copies) needs ids unique across them."""
+    ids = [navigation.cell_id(kind, lesson, solution)
+           for lesson in syllabus.SYLLABUS for solution in (False, True)
+           for kind in navigation.GENERATED]
+    assert len(set(ids)) == len(ids)
+    assert navigation.cell_id("footer", LESSON, solution=True) == "course-footer-02-solved"
+
+
+def test_cells_with_the_old_shared_ids_get_their_notebooks_ids():
+    nb = hand_written_notebook()
+    navigation.apply(nb, LESSON)
+    for cell, old in zip((nb.cells[0], nb.cells[2], nb.cells[-1]),
+                         ("course-header", "course-setup", "course-footer")):
+        cell["id"] = old  # as `nav` wrote them before ids were per notebook
+    before = sources(nb)
+    result = navigation.apply(nb, LESSON)
+    assert set(result.changed) == {"header", "setup cell", "footer"}  # so --check fails
+    assert sources(nb) == before  # the same cells, not duplicates
+    assert [c.id for c in (nb.cells[0], nb.cells[2], nb.cells[-1])] == [
+        "course-header-02", "course-setup-02", "course-footer-02"]
+    assert navigation.apply(nb, LESSON).changed == []
 
 
 def test_header_and_footer_content():
@@ -121,6 +145,15 @@ def test_binder_and_colab_urls():
     assert syllabus.colab_url(path) == (
         f"https://colab.research.google.com/github/{syllabus.REPOSITORY}/blob/"
         f"{syllabus.BRANCH}/{path}")
+    owner, name = syllabus.REPOSITORY.split("/")
+    assert syllabus.source_url("course_utils/cli/main.py") == (
+        f"https://github.com/{syllabus.REPOSITORY}/blob/{syllabus.BRANCH}/course_utils/cli/main.py")
+    assert syllabus.book_url() == f"https://{owner.lower()}.github.io/{name}/"
+
+
+def test_readme_links_the_published_book():
+    badges = navigation.readme_blocks()["badges"]
+    assert f"]({syllabus.book_url()})" in badges and syllabus.BINDER_URL in badges
 
 
 def make_course(tmp_path) -> Path:

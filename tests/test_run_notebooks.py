@@ -59,3 +59,24 @@ def test_running_one_notebook_keeps_the_other_rows(tmp_path, monkeypatch):
     executed = nbformat.read(path, as_version=4)
     assert executed.cells[0].execution_count == 1
     assert executed.cells[0].outputs[0].text == "42\n"
+
+
+def test_regenerated_outputs_store_no_widget_state(tmp_path):
+    """A run drops an earlier run's saved widget state and saves none of its own (a
+    stored progress bar only replays its first frame; the web book would load a widget
+    library from a CDN for it)."""
+    path = tmp_path / "notebooks" / "02_fedavg_with_tff_learning.ipynb"
+    path.parent.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import ipywidgets\nipywidgets.IntProgress(value=3, max=10)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {
+        "state": {"stale": {}}, "version_major": 2, "version_minor": 0}}
+    nbformat.write(nb, path)
+
+    run_notebooks.run(path, timeout=120)
+    executed = nbformat.read(path, as_version=4)
+    assert "widgets" not in executed.metadata
+    shown = executed.cells[0].outputs[0]["data"]
+    assert "application/vnd.jupyter.widget-view+json" in shown  # a widget was made

@@ -3,9 +3,9 @@
 Each notebook in notebooks/ and notebooks/solutions/ must: be in the syllabus; have the
 header, setup cell and footer that `python -m course_utils nav` writes; link only to
 files that exist (relative links, and the Binder/Colab badges' notebooks); store no
-stderr, error output or traceback; be under 2 MB; have execution counts 1, 2, 3, ... in
-order (as a top-to-bottom run leaves them). The README's generated blocks are current
-and its links resolve.
+stderr, error output, traceback or widget state; be under 2 MB; have execution counts
+1, 2, 3, ... in order (as a top-to-bottom run leaves them). The README's generated
+blocks are current and its links resolve.
 """
 
 from __future__ import annotations
@@ -149,6 +149,16 @@ def test_no_output_shows_a_machine_path(item):
     assert not found, (f"{path.name} shows machine paths in its outputs (cell index, "
                        f"path): {found[:5]}; print what the data is, not where (then "
                        "`make run`)")
+
+
+@pytest.mark.parametrize("item", NOTEBOOKS, ids=_id)
+def test_no_widget_state_stored(item):
+    path, _, _ = item
+    nb = nbformat.read(path, as_version=4)
+    assert "widgets" not in nb.metadata, (
+        f"{path.name} stores widget state (metadata.widgets): the web book would load "
+        "widget JavaScript from a CDN for it. Regenerate the outputs with `make run` "
+        "(tools/run_notebooks.py drops it)")
 
 
 @pytest.mark.parametrize("item", NOTEBOOKS, ids=_id)

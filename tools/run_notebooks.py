@@ -5,7 +5,7 @@ This is how the committed outputs are (re)generated: never edit outputs by hand.
     python tools/run_notebooks.py [NOTEBOOK ...] [--data DIR_OR_MODE] [--summary FILE]
 
 Each notebook runs in a fresh kernel from this environment; outputs are written back
-in place. For every notebook the wall time and the peak resident memory of the kernel
+in place, without saved widget state. For every notebook the wall time and the peak resident memory of the kernel
 plus its child processes (the TFF worker) are printed and written to
 notebooks/RUN_SUMMARY.md (or --summary FILE) with the course's total headless run time.
 Running some notebooks updates their rows and keeps the others'.
@@ -62,14 +62,23 @@ class PeakMemory:
         self._thread.join()
 
 
+def strip_widget_state(notebook) -> bool:
+    """Drop saved widget state (`metadata.widgets`); True if there was some. Stored
+    widgets only replay a bar's first frame, and make a page built from the notebook
+    (the web book) load a widget library from a CDN."""
+    return notebook.metadata.pop("widgets", None) is not None
+
+
 def run(path: Path, timeout: int) -> tuple[float, int]:
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            store_widget_state=False,
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     with PeakMemory() as memory:
         client.execute()
     seconds = time.perf_counter() - start
+    strip_widget_state(notebook)  # also an earlier run's
     nbformat.write(notebook, path)
     return seconds, memory.peak
 

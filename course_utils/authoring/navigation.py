@@ -16,8 +16,10 @@ and the README's blocks between `<!-- BEGIN generated: NAME -->` and
 `<!-- END generated: NAME -->`. Solved copies in notebooks/solutions/ get the same cells
 with a "solved copy" note and links that work from that folder.
 
-The generated cells carry the cell ids "course-header", "course-setup" and
-"course-footer". Anything else in a notebook is left alone.
+The generated cells carry cell ids unique to their notebook: "course-header-05",
+"course-setup-05", "course-footer-05" (and "course-header-05-solved", ... in a solved
+copy), so a book of all notebooks has no duplicate ids. Anything else in a notebook is
+left alone.
 """
 
 from __future__ import annotations
@@ -36,11 +38,17 @@ from course_utils.authoring import syllabus
 from course_utils.authoring.syllabus import Lesson
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: course_utils/authoring/ -> root
-HEADER_ID, SETUP_ID, FOOTER_ID = "course-header", "course-setup", "course-footer"
+GENERATED = ("header", "setup", "footer")  # the generated cells, by kind
 README_BLOCK = re.compile(
     r"(<!-- BEGIN generated: (?P<name>[\w-]+)[^>]*-->\n)(?P<body>.*?)(<!-- END generated: "
     r"(?P=name) -->)", re.S)
 _NAV_LINE = re.compile(r"^\s*\*\*(Next|Previous):\*\*")
+
+
+def cell_id(kind: str, lesson: Lesson, solution: bool = False) -> str:
+    """The id of generated cell `kind` ("header", "setup", "footer") in one notebook."""
+    assert kind in GENERATED, kind
+    return f"course-{kind}-{lesson.number}" + ("-solved" if solution else "")
 
 
 # --------------------------------------------------------------------------- sources
@@ -129,7 +137,9 @@ def footer_source(lesson: Lesson, solution: bool = False) -> str:
 def readme_blocks() -> dict[str, str]:
     """The README's generated blocks, by name."""
     course = syllabus.binder_url()
-    badges = f"[![Open the course in Binder]({syllabus.BINDER_BADGE})]({course})\n"
+    badges = (f"[![Open the course in Binder]({syllabus.BINDER_BADGE})]({course}) "
+              f"or read it, with every output, as a web book: [{syllabus.book_url()}]"
+              f"({syllabus.book_url()})\n")
     rows = ["| # | notebook | what you learn | time | open |", "|---|---|---|---|---|"]
     for item in syllabus.SYLLABUS:
         name = f"[{item.title}]({item.path()})"
@@ -167,56 +177,68 @@ def _set_id(nb, cell, cell_id: str) -> None:
     cell["id"] = cell_id
 
 
-def _without(nb, cell_id: str, keep=None) -> None:
-    nb.cells = [c for c in nb.cells if c is keep or c.get("id") != cell_id]
+def _kind(cell) -> str | None:
+    """Which generated cell this is by its id ("header", ...), in this id scheme or the
+    older one shared by all notebooks ("course-header"); None for any other cell."""
+    value = cell.get("id")
+    for kind in GENERATED:
+        if isinstance(value, str) and (value == f"course-{kind}"
+                                       or value.startswith(f"course-{kind}-")):
+            return kind
+    return None
 
 
-def _apply_header(nb, source: str, result: Result) -> None:
+def _without(nb, kind: str, keep=None) -> None:
+    nb.cells = [c for c in nb.cells if c is keep or _kind(c) != kind]
+
+
+def _apply_header(nb, source: str, cell_id: str, result: Result) -> None:
     first = nb.cells[0] if nb.cells else None
     if first is not None and first.cell_type == "markdown" and (
-            first.get("id") == HEADER_ID or first.source.lstrip().startswith("# ")):
-        if first.get("id") != HEADER_ID:
+            _kind(first) == "header" or first.source.lstrip().startswith("# ")):
+        if _kind(first) != "header":
             result.notes.append("the hand-written header (first cell) was replaced")
-        _without(nb, HEADER_ID, keep=first)
+        _without(nb, "header", keep=first)
         first.source = source
-        _set_id(nb, first, HEADER_ID)
+        _set_id(nb, first, cell_id)
     else:
-        _without(nb, HEADER_ID)
-        nb.cells.insert(0, _new_cell("markdown", source, HEADER_ID))
+        _without(nb, "header")
+        nb.cells.insert(0, _new_cell("markdown", source, cell_id))
         result.notes.append("a header cell was inserted")
 
 
 _SETUP_LINE = re.compile(r"^\s*(import course_utils|course_utils\.setup\(\))\s*(#.*)?$")
 
 
-def _apply_setup(nb, source: str, result: Result) -> None:
+def _apply_setup(nb, source: str, cell_id: str, result: Result) -> None:
     codes = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     cell = nb.cells[codes[0]] if codes else None
-    if cell is not None and (cell.get("id") == SETUP_ID or "course_utils.setup(" in cell.source):
-        if cell.get("id") != SETUP_ID:
+    if cell is not None and (_kind(cell) == "setup" or "course_utils.setup(" in cell.source):
+        if _kind(cell) != "setup":
             rest = [line for line in cell.source.splitlines()
                     if line.strip() and not _SETUP_LINE.match(line)]
             if rest:  # keep the cell's other code, in a cell of its own just after
                 nb.cells.insert(codes[0] + 1, nbformat.v4.new_code_cell("\n".join(rest)))
                 result.notes.append("code after course_utils.setup() moved to the next "
                                     "cell: re-run the notebook (make run)")
-        _without(nb, SETUP_ID, keep=cell)
+        _without(nb, "setup", keep=cell)
         cell.source = source
-        _set_id(nb, cell, SETUP_ID)
+        _set_id(nb, cell, cell_id)
     else:
-        _without(nb, SETUP_ID)
+        _without(nb, "setup")
         codes = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
         nb.cells.insert(codes[0] if codes else len(nb.cells),
-                        _new_cell("code", source, SETUP_ID))
+                        _new_cell("code", source, cell_id))
         result.notes.append("a setup cell was inserted: re-run the notebook (make run)")
 
 
-def _apply_footer(nb, source: str, result: Result) -> None:
+def _apply_footer(nb, source: str, cell_id: str, result: Result) -> None:
     last = nb.cells[-1]
-    if last.get("id") == FOOTER_ID and last.cell_type == "markdown":
+    if _kind(last) == "footer" and last.cell_type == "markdown":
         last.source = source
+        _set_id(nb, last, cell_id)
         return
-    _without(nb, FOOTER_ID)
+    _without(nb, "footer")
     last = nb.cells[-1]
     if last.cell_type == "markdown":
         lines = last.source.splitlines()
@@ -228,10 +250,10 @@ def _apply_footer(nb, source: str, result: Result) -> None:
             result.notes.append("a hand-written **Next:** link was replaced by the footer")
             if not kept:
                 last.source = source
-                _set_id(nb, last, FOOTER_ID)
+                _set_id(nb, last, cell_id)
                 return
             last.source = "\n".join(kept)
-    nb.cells.append(_new_cell("markdown", source, FOOTER_ID))
+    nb.cells.append(_new_cell("markdown", source, cell_id))
 
 
 def apply(nb, lesson: Lesson, solution: bool = False) -> Result:
@@ -242,13 +264,13 @@ def apply(nb, lesson: Lesson, solution: bool = False) -> Result:
         for cell in nb.cells:
             cell.setdefault("id", nbformat.corpus.words.generate_corpus_id())
     before = _signature(nb)
-    _apply_header(nb, header_source(lesson, solution), result)
-    _apply_setup(nb, setup_source(lesson, solution), result)
-    _apply_footer(nb, footer_source(lesson, solution), result)
+    ids = {kind: cell_id(kind, lesson, solution) for kind in GENERATED}
+    _apply_header(nb, header_source(lesson, solution), ids["header"], result)
+    _apply_setup(nb, setup_source(lesson, solution), ids["setup"], result)
+    _apply_footer(nb, footer_source(lesson, solution), ids["footer"], result)
     after = _signature(nb)
-    for name, cell_id in (("header", HEADER_ID), ("setup cell", SETUP_ID),
-                          ("footer", FOOTER_ID)):
-        if before.get(cell_id) != after.get(cell_id):
+    for name, kind in (("header", "header"), ("setup cell", "setup"), ("footer", "footer")):
+        if before.get(kind) != after.get(kind):
             result.changed.append(name)
     if [c[0] for c in before["cells"]] != [c[0] for c in after["cells"]] and not result.changed:
         result.changed.append("cell order")
@@ -259,10 +281,11 @@ def _signature(nb) -> dict:
     """What `apply` may change: the cells' ids, types and sources, and their order."""
     sig = {"cells": [(c.get("id"), c.cell_type, c.source) for c in nb.cells]}
     for position, cell in enumerate(nb.cells):
-        if cell.get("id") in (HEADER_ID, SETUP_ID, FOOTER_ID):
-            sig[cell["id"]] = (position == 0 if cell["id"] == HEADER_ID else
-                               position == len(nb.cells) - 1 if cell["id"] == FOOTER_ID
-                               else position, cell.cell_type, cell.source)
+        kind = _kind(cell)
+        if kind:
+            sig[kind] = (position == 0 if kind == "header" else
+                         position == len(nb.cells) - 1 if kind == "footer" else position,
+                         cell.get("id"), cell.cell_type, cell.source)
     return sig
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from course_utils.repository import (  # noqa: F401 - part of this module's interface
     BINDER_BADGE, BINDER_URL, BRANCH, COLAB_BADGE, NOTEBOOK_DIR, REPOSITORY, SOLUTIONS_DIR,
-    binder_url, colab_url,
+    binder_url, book_url, colab_url, source_url,
 )
 
 

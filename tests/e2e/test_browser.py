@@ -19,25 +19,19 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
+from chromium import CHROMIUM, MISSING, descendants, end_leftovers, launch, non_blank
 from lab_server import LabServer, alive, load_syllabus
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed: `make test-browser`")
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 NOTEBOOK = "00_setup_and_hello_federated.ipynb"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
 TIMEOUT_MS = 180_000
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(),
-    reason=f"no Chromium at {CHROMIUM}: `make test-browser` installs Debian's chromium")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=MISSING)
 
 
 @pytest.fixture
@@ -61,29 +55,6 @@ def lab_settings(scratch: Path) -> None:
         path.write_text(json.dumps(values))
 
 
-def descendants() -> dict[int, tuple[str, float]]:
-    """This test process's descendants: pid -> (name, start time)."""
-    found = {}
-    for proc in psutil.Process().children(recursive=True):
-        try:
-            found[proc.pid] = (proc.name(), proc.create_time())
-        except psutil.Error:
-            pass
-    return found
-
-
-def non_blank(png: Path) -> tuple[bool, str]:
-    from PIL import Image, ImageStat
-
-    image = Image.open(png).convert("RGB")
-    gray = image.convert("L")
-    colors = image.getcolors(maxcolors=1 << 20) or []
-    dark = sum(1 for value in gray.getdata() if value < 128) / (gray.width * gray.height)
-    spread = ImageStat.Stat(gray).stddev[0]
-    ok = len(colors) > 50 and dark > 0.005 and spread > 10
-    return ok, f"{image.size}, {len(colors)} colours, {dark:.1%} dark pixels, sd {spread:.0f}"
-
-
 def test_notebook_00_renders_and_runs_in_jupyterlab(course, tmp_path):
     syllabus = load_syllabus()
     started = time.perf_counter()
@@ -101,10 +72,7 @@ def test_notebook_00_renders_and_runs_in_jupyterlab(course, tmp_path):
 
     try:
         with sync_api.sync_playwright() as playwright:
-            context = playwright.chromium.launch_persistent_context(
-                str(tmp_path / "chromium-profile"),  # a fresh --user-data-dir
-                executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS,
-                viewport={"width": 1400, "height": 1800})
+            context = launch(playwright, tmp_path / "chromium-profile")
             remember_browser()
             try:
                 page = context.pages[0] if context.pages else context.new_page()
@@ -113,13 +81,7 @@ def test_notebook_00_renders_and_runs_in_jupyterlab(course, tmp_path):
             finally:
                 remember_browser()
                 context.close()
-        for pid, (name, created) in browser_pids.items():
-            deadline = time.monotonic() + 10
-            while alive(pid, created) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if alive(pid, created):
-                leftovers.append(f"{name} (pid {pid})")
-                os.kill(pid, 9)
+        leftovers += end_leftovers(browser_pids, alive)
     finally:
         leftovers += lab.stop()
     assert not leftovers, f"processes left running: {leftovers}"
