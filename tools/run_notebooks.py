@@ -169,15 +169,16 @@ def write_summary(rows: dict, path: Path) -> None:
 
 
 def _syllabus():
-    """course_utils/authoring/syllabus.py, loaded without importing course_utils (and TFF)."""
-    import importlib.util
+    """course_utils/authoring/syllabus.py, imported without running course_utils'
+    __init__ (which starts TFF): the package is registered as a bare namespace."""
+    import importlib
+    import types
 
-    spec = importlib.util.spec_from_file_location(
-        "_course_syllabus", ROOT / "course_utils" / "syllabus.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    if "course_utils" not in sys.modules:
+        package = types.ModuleType("course_utils")
+        package.__path__ = [str(ROOT / "course_utils")]
+        sys.modules["course_utils"] = package
+    return importlib.import_module("course_utils.authoring.syllabus")
 
 
 def _total(rows: dict) -> str:
