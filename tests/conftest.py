@@ -1,4 +1,10 @@
-"""Shared fixtures. Tests use a private cache directory and the offline dataset."""
+"""Shared fixtures. Tests use a private cache directory and the offline dataset.
+
+Tests that need something outside the repository (the real writers in ../shared,
+Chromium, a second Python, a slow fresh install) call `require_or_skip(reason)` when it
+is missing: a skip, or with COURSE_REQUIRE_TIERS=1 (set by .ci/run) a failure, so that a
+CI run proves every tier the README promises instead of skipping it silently.
+"""
 
 import hashlib
 import lzma
@@ -13,6 +19,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+REQUIRE_TIERS_ENV = "COURSE_REQUIRE_TIERS"
+
+
+def tiers_required() -> bool:
+    """True when COURSE_REQUIRE_TIERS=1: no environment-dependent test may skip."""
+    return os.environ.get(REQUIRE_TIERS_ENV, "") == "1"
+
+
+def require_or_skip(reason: str, allow_module_level: bool = False):
+    """Skip the calling test because `reason` (what is missing and how to get it), or
+    fail it when COURSE_REQUIRE_TIERS=1."""
+    if tiers_required():
+        pytest.fail(f"{reason} ({REQUIRE_TIERS_ENV}=1: this tier must run, not skip)",
+                    pytrace=False)
+    pytest.skip(reason, allow_module_level=allow_module_level)
 SHARED_WRITERS = ROOT.parent / "shared" / "data" / "femnist_leaf_digits" / "emnist_all.sqlite.xz"
 
 
@@ -30,8 +51,8 @@ def offline_dir(tmp_path_factory):
 def real_writers_dir(tmp_path_factory):
     """The real LEAF writers from ../shared, unpacked to a temp dir (skips if absent)."""
     if not SHARED_WRITERS.exists():
-        pytest.skip(f"real-writer tier: {SHARED_WRITERS} is not here (only on the "
-                    "course's development machines)")
+        require_or_skip(f"real-writer tier: {SHARED_WRITERS} is not here (only on the "
+                        "course's development machines)")
     directory = tmp_path_factory.mktemp("femnist")
     with lzma.open(SHARED_WRITERS) as src, open(directory / "emnist_all.sqlite", "wb") as dst:
         shutil.copyfileobj(src, dst, length=2**22)

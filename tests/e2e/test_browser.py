@@ -22,10 +22,14 @@ from pathlib import Path
 import psutil
 import pytest
 
+from conftest import require_or_skip
 from lab_server import LabServer, alive, load_syllabus
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed: `make test-browser`")
+try:
+    from playwright import sync_api
+except ImportError:
+    require_or_skip("playwright is not installed: `make test-browser`",
+                    allow_module_level=True)
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -35,9 +39,9 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-component-update", "--disable-sync"]
 TIMEOUT_MS = 180_000
 
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(),
-    reason=f"no Chromium at {CHROMIUM}: `make test-browser` installs Debian's chromium")
+if not Path(CHROMIUM).exists():
+    require_or_skip(f"no Chromium at {CHROMIUM}: `make test-browser` installs Debian's "
+                    "chromium", allow_module_level=True)
 
 
 @pytest.fixture
