@@ -100,3 +100,17 @@ def run_python(code: str, timeout: float = 180, env=None) -> subprocess.Complete
         err.seek(0)
         result.stdout, result.stderr = out.read(), err.read()
     return result
+
+
+def assert_same_round_data(ours: list, theirs: list) -> None:
+    """Two lists of client datasets (one round's federated data) hold the same batches."""
+    import numpy as np
+    import tensorflow as tf
+
+    assert len(ours) == len(theirs), f"{len(ours)} clients vs {len(theirs)}"
+    for client, (a, b) in enumerate(zip(ours, theirs)):
+        batches_a, batches_b = list(a.as_numpy_iterator()), list(b.as_numpy_iterator())
+        assert len(batches_a) == len(batches_b), f"client {client}: batch counts differ"
+        for x, y in zip(batches_a, batches_b):
+            for u, v in zip(tf.nest.flatten(x), tf.nest.flatten(y), strict=True):
+                np.testing.assert_array_equal(u, v, err_msg=f"client {client}")

@@ -28,6 +28,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import assert_same_round_data
+
 import course_utils  # noqa: F401  (installs the worker-safe context)
 from course_utils import aggregation, data, fedavg, models
 from course_utils.cli import experiment
@@ -137,16 +139,7 @@ def assert_same_values(ours, theirs, atol=0.0):
 
 
 def assert_same_datasets(ours, theirs):
-    a, b = list(ours.as_numpy_iterator()), list(theirs.as_numpy_iterator())
-    assert len(a) == len(b), f"{len(a)} batches vs {len(b)}"
-    for x, y in zip(a, b):
-        assert_same_values(x, y)
-
-
-def assert_same_round_data(ours: list, theirs: list):
-    assert len(ours) == len(theirs), f"{len(ours)} clients vs {len(theirs)}"
-    for x, y in zip(ours, theirs):
-        assert_same_datasets(x, y)
+    assert_same_round_data([ours], [theirs])
 
 
 def small_client_data(train, clients=2, epochs=1):
