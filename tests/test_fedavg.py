@@ -63,9 +63,24 @@ def test_client_update_is_plain_sgd_in_tensorflow():
     assert float(totals["loss_sum"]) == pytest.approx(4 * loss, rel=1e-5)
 
 
-def test_server_update_is_the_mean():
-    values = [np.ones((2, 2)), np.zeros(3)]
-    assert fedavg.server_update(values) is values
+def test_a_round_adopts_the_mean_of_the_client_updates(offline_train):
+    """FedAvg's aggregation and server step: the new server weights are the plain
+    (unweighted) mean of what client_update computes on each client."""
+    train, _ = offline_train
+    clients = data.make_federated_data(train, train.client_ids[:3], epochs=1,
+                                       shuffle_buffer=0)
+    process = fedavg.build_unweighted_fedavg_process(0.3)
+    start = process.initialize()
+    client_weights = [fedavg.client_update(models.create_keras_model(), dataset, start,
+                                           0.3)[0] for dataset in clients]
+    expected = [np.mean([w[i] for w in client_weights], axis=0) for i in range(2)]
+    sizes = [len(list(d.unbatch())) for d in clients]
+    assert len(set(sizes)) > 1  # unequal clients: a weighted mean would differ
+    weighted = [np.average([w[i] for w in client_weights], axis=0, weights=sizes)
+                for i in range(2)]
+    assert fedavg.max_weight_difference(expected, weighted) > 1e-4
+    state, _ = process.next(start, clients)
+    assert fedavg.max_weight_difference(state, expected) < 1e-6
 
 
 def test_max_weight_difference_and_same_weights():
@@ -79,7 +94,10 @@ def test_max_weight_difference_and_same_weights():
 
 
 def test_learns_on_offline_data(offline_train):
+    from course_utils.runtime import context
+
     train, test = offline_train
+    context.seed_everything(0)  # not whatever global seed earlier tests left
     process = fedavg.build_unweighted_fedavg_process(0.3)
     ids = train.client_ids
 
@@ -88,8 +106,10 @@ def test_learns_on_offline_data(offline_train):
 
     state, history = training_loop.run_training(process, 6, data_for_round, progress=False)
     result = models.evaluate_keras(state, data.central_dataset(test))
-    assert history[-1]["train_loss"] < history[0]["train_loss"]
-    assert result["accuracy"] > 0.35, result  # chance is 0.1
+    # 6 rounds of 10 offline clients, global seeds 0-5: test accuracy 0.55-0.60 (chance
+    # 0.1), training loss from 2.9-3.4 in round 1 down to 1.2-1.6 in round 6.
+    assert history[-1]["train_loss"] < 0.6 * history[0]["train_loss"], history
+    assert result["accuracy"] > 0.50, result
 
 
 def test_same_weights_as_tff_learning_unweighted_fed_avg(offline_train):

@@ -16,113 +16,23 @@ row lists (`also`), in cell order.
 from __future__ import annotations
 
 import ast
-import collections
-import inspect
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import nbformat
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from conftest import assert_same_round_data
+from notebook_code import (NOTEBOOKS, definitions, notebook_cells, notebook_function_node,
+                           notebook_namespace, normalised_source, package_node)
 
 import course_utils  # noqa: F401  (installs the worker-safe context)
 from course_utils import aggregation, data, fedavg, models
 from course_utils.cli import experiment
 from course_utils.exercises import nb06_solutions, nb07
 from course_utils.settings import CourseSettings
-
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-
-
-# --- reading a notebook's definitions ------------------------------------------------
-
-def _is_constant(name: str) -> bool:
-    return name.isupper() or (name[:1] == "_" and name[1:].isupper())
-
-
-def _assigned_names(node) -> list[str]:
-    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-    names = []
-    for target in targets:
-        for sub in ast.walk(target):
-            if isinstance(sub, ast.Name):
-                names.append(sub.id)
-    return names
-
-
-def _definitions(source: str, also: tuple[str, ...]) -> list[ast.stmt]:
-    """The top-level statements of a cell that define something (see the docstring)."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:  # IPython magics: not a definition cell
-        return []
-    kept = []
-    for node in tree.body:
-        if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef,
-                             ast.AsyncFunctionDef, ast.ClassDef)):
-            kept.append(node)
-        elif isinstance(node, (ast.Assign, ast.AnnAssign)) and all(
-                _is_constant(n) or n in also for n in _assigned_names(node)):
-            kept.append(node)
-    return kept
-
-
-def notebook_cells(notebook: str) -> list[str]:
-    nb = nbformat.read(NOTEBOOKS / notebook, as_version=4)
-    return [cell.source for cell in nb.cells if cell.cell_type == "code"]
-
-
-def notebook_namespace(notebook: str, also: tuple[str, ...] = (), **given) -> dict:
-    """The notebook's definitions, executed in order in a namespace holding `given`.
-
-    A definition that needs a name this leaves out (e.g. a TFF computation whose type
-    the notebook computes from its data) is left out too; `undefined` says why."""
-    namespace = {"__name__": f"notebook_{Path(notebook).stem}", "undefined": {}, **given}
-    for source in notebook_cells(notebook):
-        if "course_utils.setup(" in source:  # the generated setup cell
-            continue
-        for node in _definitions(source, also):
-            module = ast.Module(body=[node], type_ignores=[])
-            try:
-                exec(compile(module, notebook, "exec"), namespace)  # noqa: S102
-            except NameError as error:
-                namespace["undefined"][getattr(node, "name", ast.unparse(node)[:40])] = error
-    return namespace
-
-
-def notebook_function_node(notebook: str, name: str) -> ast.FunctionDef:
-    found = [node for source in notebook_cells(notebook)
-             for node in _definitions(source, ())
-             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name]
-    assert found, f"{notebook} defines no {name}() any more: update COPIES"
-    assert len(found) == 1, f"{notebook} defines {name}() {len(found)} times"
-    return found[0]
-
-
-def _without_docstrings(node):
-    node = ast.parse(ast.unparse(node)).body[0]  # a copy
-    for sub in ast.walk(node):
-        body = getattr(sub, "body", None)
-        if (isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and body
-                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
-                and isinstance(body[0].value.value, str)):
-            sub.body = body[1:] or [ast.Pass()]
-    return node
-
-
-def normalised_source(node) -> str:
-    return ast.unparse(_without_docstrings(node))
-
-
-def package_node(obj) -> ast.FunctionDef:
-    function = getattr(obj, "python_function", obj)  # a tf.function's Python function
-    return ast.parse(textwrap.dedent(inspect.getsource(function))).body[0]
-
 
 # --- comparing behaviour -------------------------------------------------------------
 
@@ -380,7 +290,7 @@ def test_every_notebook_definition_of_a_package_name_is_in_the_table():
     for path in sorted(NOTEBOOKS.glob("*.ipynb")) + sorted(NOTEBOOKS.glob("solutions/*.ipynb")):
         notebook = str(path.relative_to(NOTEBOOKS))
         for source in notebook_cells(notebook):
-            for node in _definitions(source, ()):
+            for node in definitions(source, ()):
                 name = getattr(node, "name", None)
                 if name in public and _is_exercise_stub(node):
                     continue  # the learner writes it; checked by the exercise's checker
