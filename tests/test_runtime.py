@@ -76,6 +76,27 @@ def test_worker_start_health_and_stop():
     assert wait_gone(pid)
 
 
+def test_stop_kills_a_worker_that_does_not_stop_on_sigint():
+    """Worker.stop sends SIGINT, then SIGKILL after `timeout`: a stopped (SIGSTOP)
+    process cannot act on SIGINT, so only the fallback ends it."""
+    worker = workers.Worker().start()
+    pid, process = worker.pid, worker.process
+    os.kill(pid, signal.SIGSTOP)
+    deadline = time.monotonic() + 10
+    while workers._stat_fields(pid)[0] != "T":  # stopped for real (else a pending
+        assert time.monotonic() < deadline      # SIGINT is delivered before SIGSTOP)
+        time.sleep(0.01)
+    start = time.monotonic()
+    try:
+        worker.stop(timeout=1.0)
+    finally:
+        if not process_gone(pid):
+            os.kill(pid, signal.SIGKILL)
+    assert 1.0 <= time.monotonic() - start < 10
+    assert process.returncode == -signal.SIGKILL
+    assert wait_gone(pid) and not worker.is_alive()
+
+
 def test_port_in_use_is_a_clear_error():
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
