@@ -10,7 +10,8 @@ What learners call (this folder):
     models          the Keras models and their TFF wrappers (02-)
     settings        the course settings every builder and the CLI read
     training_loop   rounds with a progress bar, history, central evaluation (02-)
-    tff_learning    tff.learning's FedAvg and evaluations with the course settings (02, 03)
+    tff_learning    tff.learning's FedAvg and federated evaluation, course settings (02, 03)
+    evaluation      the one central evaluator: test loss and accuracy after a round (02-07)
     fedavg          the hand-built, unweighted FedAvg (05; reused by 06-08)
     aggregation     the aggregation rules (07)
     partitions      IID / unequal-size re-partitions of the writers (07)

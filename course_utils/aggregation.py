@@ -437,6 +437,8 @@ def build_process(method: str = "weighted", *, local_epochs: int = 5,
     data_type, weights_type = client_work.type_signature.parameter
     initial_weights = _initial_weights_fn(model_fn)
 
+    # The initialize/next skeleton of notebook 05 (fedavg.build_unweighted_fedavg_process),
+    # repeated on purpose: notebook 07 reads the aggregation step in full here.
     @tff.federated_computation
     def initialize_fn():
         return tff.federated_eval(initial_weights, tff.SERVER)
@@ -480,6 +482,8 @@ def build_robust_process(aggregate_fn, *, local_epochs: int = 5,
     def scale_update(client_weights, server_weights, factor):
         return [s + factor * (c - s) for c, s in zip(client_weights, server_weights)]
 
+    # The initialize/next skeleton of notebook 05 (fedavg.build_unweighted_fedavg_process),
+    # repeated on purpose, with a third argument: each client's update factor.
     @tff.federated_computation
     def initialize_fn():
         return tff.federated_eval(initial_weights, tff.SERVER)
@@ -523,33 +527,7 @@ def tf_mean(stacked):
     return tf.reduce_mean(stacked, axis=0)
 
 
-# --- evaluation and experiments ----------------------------------------------------
-
-def dataset_arrays(dataset) -> tuple[np.ndarray, np.ndarray]:
-    """A batched (x, y) dataset as two NumPy arrays: x [n, 784] and y [n]."""
-    xs, ys = [], []
-    for batch in dataset.as_numpy_iterator():
-        xs.append(batch["x"])
-        ys.append(batch["y"].reshape(-1))
-    return np.concatenate(xs), np.concatenate(ys)
-
-
-def linear_evaluator(x: np.ndarray, y: np.ndarray):
-    """`evaluate(weights) -> {"loss", "accuracy"}` for the course's one-layer softmax
-    model, computed with NumPy (the same numbers as `models.evaluate_keras`, much
-    faster, so it can run after every round)."""
-    x = np.asarray(x, np.float32)
-    y = np.asarray(y).reshape(-1)
-
-    def evaluate(weights):
-        kernel, bias = (np.asarray(w, np.float32) for w in weights)
-        logits = x @ kernel + bias
-        logits -= logits.max(axis=1, keepdims=True)
-        log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-        return {"loss": float(-log_probs[np.arange(len(y)), y].mean()),
-                "accuracy": float((logits.argmax(axis=1) == y).mean())}
-    return evaluate
-
+# --- experiments ----------------------------------------------------
 
 def run_comparison(processes: dict, client_data, client_ids, *, rounds: int,
                    clients_per_round: int = 10, seed: int = 0, evaluate=None,

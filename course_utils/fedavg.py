@@ -100,6 +100,10 @@ def build_unweighted_fedavg_process(client_learning_rate: float = 0.3,
     `client_update(model, dataset, server_weights, learning_rate)` and
     `server_update(mean_client_weights)` are the TensorFlow steps; pass your own to
     build a variant of FedAvg (notebook 06).
+
+    Notebook 05 builds these same computations cell by cell, and notebook 06's
+    solutions and `course_utils.aggregation` repeat this initialize/next skeleton on
+    purpose (each shows its change in full); tests/test_notebook_copies.py checks 05's.
     """
     import tensorflow_federated as tff
 

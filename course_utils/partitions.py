@@ -11,7 +11,7 @@ Notebook 07 compares aggregation rules on three partitions of the same writers:
   examples (log-uniform between `smallest_fraction` and 1), so client sizes differ
   by an order of magnitude or more.
 
-The partitions are held in memory as NumPy arrays (`client_arrays`) and wrapped as a
+The partitions are held in memory as NumPy arrays (`clients_in_memory`) and wrapped as a
 TFF `ClientData` (`as_client_data`) with EMNIST's element structure
 (``label``: int32, ``pixels``: float32[28, 28]), so `course_utils.data.preprocess` and
 `make_federated_data` work on them unchanged. In-memory clients are also faster to
@@ -27,9 +27,11 @@ import numpy as np
 Arrays = dict  # client id -> OrderedDict(label=int32[n], pixels=float32[n, 28, 28])
 
 
-def client_arrays(client_data, client_ids) -> Arrays:
-    """The examples of `client_ids` in `client_data` as NumPy arrays, one entry per
-    client (in the order of `client_ids`, examples in their stored order)."""
+def clients_in_memory(client_data, client_ids) -> Arrays:
+    """The examples of `client_ids` in `client_data` read into memory, in EMNIST's
+    element structure (OrderedDict(label, pixels) per client, in the order of
+    `client_ids`, examples in their stored order): what the partitions below deal out
+    and `as_client_data` wraps. (For plotting, `plots.images_and_labels_by_client`.)"""
     client_ids = list(client_ids)
     try:
         labels, pixels, owners = _read_in_one_pipeline(client_data, client_ids)

@@ -4,9 +4,9 @@ Every function returns a `matplotlib.figure.Figure` that is not registered with 
 so a notebook shows it exactly once when it is the cell's last value (and a script or
 test can save or inspect it without a display).
 
-Data helpers (`client_arrays`, `client_labels`) turn clients' datasets into NumPy
-arrays; the plotting functions take plain arrays and dicts, so they are easy to test
-and to reuse.
+Data helpers (`images_and_labels_by_client`, `client_labels`) turn clients' datasets
+into NumPy arrays; the plotting functions take plain arrays and dicts, so they are easy
+to test and to reuse.
 """
 
 from __future__ import annotations
@@ -70,9 +70,11 @@ def _reader(client_data, what: str, max_examples: int | None):
     return read
 
 
-def client_arrays(client_data, client_ids, max_examples: int | None = None
-                  ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Clients' raw examples as arrays: {client id: (pixels [n, 28, 28], labels [n])}."""
+def images_and_labels_by_client(client_data, client_ids, max_examples: int | None = None
+                                ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Clients' raw examples for plotting: {client id: (pixels [n, 28, 28], labels [n])},
+    at most `max_examples` each. (To re-partition clients in memory:
+    `partitions.clients_in_memory`.)"""
     read = _reader(client_data, "examples", max_examples)
     arrays = {}
     for client_id in client_ids:
@@ -84,7 +86,7 @@ def client_arrays(client_data, client_ids, max_examples: int | None = None
 def client_examples(client_data, client_id, max_examples: int | None = None
                     ) -> tuple[np.ndarray, np.ndarray]:
     """One client's raw examples as arrays: (pixels [n, 28, 28], labels [n])."""
-    return client_arrays(client_data, [client_id], max_examples)[client_id]
+    return images_and_labels_by_client(client_data, [client_id], max_examples)[client_id]
 
 
 def client_labels(client_data, client_ids) -> dict[str, np.ndarray]:

@@ -1,10 +1,8 @@
-"""tff.learning with the course settings: the FedAvg process and the evaluations that
-notebooks 02 and 03 share.
+"""tff.learning with the course settings: the FedAvg process and the federated
+evaluation that notebooks 02 and 03 share (central evaluation: `course_utils.evaluation`).
 
 - `build_fedavg(...)`: `tff.learning.algorithms.build_weighted_fed_avg` with TFF's SGD
   optimizers (`tff.learning.optimizers.build_sgdm`) at the course's learning rates.
-- `central_evaluator(dataset)`: a fast `weights -> {"loss", "accuracy"}` for
-  `training_loop.run_training(..., evaluate=...)` (one compiled Keras model, reused).
 - `build_federated_evaluation(...)` / `federated_evaluate(...)`: federated evaluation
   with `tff.learning.algorithms.build_fed_eval`, for any model weights.
 """
@@ -38,24 +36,6 @@ def build_fedavg(client_learning_rate: float = COURSE.client_learning_rate,
 def _trainable(weights) -> list:
     """Model weights as a list of arrays: a ModelWeights, or already a list."""
     return list(getattr(weights, "trainable", weights))
-
-
-def central_evaluator(dataset) -> Callable[[object], dict[str, float]]:
-    """`evaluate(weights) -> {"loss", "accuracy"}` on a batched (x, y) `dataset`.
-
-    Same numbers as `models.evaluate_keras`, but the compiled Keras model is built once
-    and reused, and the examples are cached in memory after the first call (about 3 KB
-    per example), so evaluating after every round stays cheap.
-    """
-    model = models.compiled_keras_model()
-    pairs = dataset.map(lambda batch: (batch["x"], batch["y"])).cache()
-
-    def evaluate(weights) -> dict[str, float]:
-        model.set_weights(_trainable(weights))
-        loss, accuracy = model.evaluate(pairs, verbose=0)
-        return {"loss": float(loss), "accuracy": float(accuracy)}
-
-    return evaluate
 
 
 def build_federated_evaluation(model_fn: Callable = models.tff_model_fn):

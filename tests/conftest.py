@@ -1,4 +1,10 @@
-"""Shared fixtures. Tests use a private cache directory and the bundled real writers."""
+"""Shared fixtures. Tests use a private cache directory and the bundled real writers.
+
+Tests that need something outside the repository (the development copy of the writers in ../shared,
+Chromium, a second Python, a slow fresh install) call `require_or_skip(reason)` when it
+is missing: a skip, or with COURSE_REQUIRE_TIERS=1 (set by .ci/run) a failure, so that a
+CI run proves every tier the README promises instead of skipping it silently.
+"""
 
 import hashlib
 import lzma
@@ -13,6 +19,21 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+REQUIRE_TIERS_ENV = "COURSE_REQUIRE_TIERS"
+
+
+def tiers_required() -> bool:
+    """True when COURSE_REQUIRE_TIERS=1: no environment-dependent test may skip."""
+    return os.environ.get(REQUIRE_TIERS_ENV, "") == "1"
+
+
+def require_or_skip(reason: str, allow_module_level: bool = False):
+    """Skip the calling test because `reason` (what is missing and how to get it), or
+    fail it when COURSE_REQUIRE_TIERS=1."""
+    if tiers_required():
+        pytest.fail(f"{reason} ({REQUIRE_TIERS_ENV}=1: this tier must run, not skip)",
+                    pytrace=False)
+    pytest.skip(reason, allow_module_level=allow_module_level)
 SHARED_WRITERS = ROOT.parent / "shared" / "data" / "femnist_leaf_digits" / "emnist_all.sqlite.xz"
 
 
@@ -31,8 +52,8 @@ def shared_writers_sqlite(tmp_path_factory):
     """The development copy of the 383 writers that the bundle was packed from
     (../shared), unpacked; skips where it is absent (learners' machines)."""
     if not SHARED_WRITERS.exists():
-        pytest.skip(f"{SHARED_WRITERS} is not here (only beside the course's "
-                    "development checkouts and CI)")
+        require_or_skip(f"{SHARED_WRITERS} is not here (only beside the course's "
+                        "development checkouts and CI)")
     path = tmp_path_factory.mktemp("shared") / "emnist_all.sqlite"
     with lzma.open(SHARED_WRITERS) as src, open(path, "wb") as dst:
         shutil.copyfileobj(src, dst, length=2**22)
@@ -80,3 +101,17 @@ def run_python(code: str, timeout: float = 180, env=None) -> subprocess.Complete
         err.seek(0)
         result.stdout, result.stderr = out.read(), err.read()
     return result
+
+
+def assert_same_round_data(ours: list, theirs: list) -> None:
+    """Two lists of client datasets (one round's federated data) hold the same batches."""
+    import numpy as np
+    import tensorflow as tf
+
+    assert len(ours) == len(theirs), f"{len(ours)} clients vs {len(theirs)}"
+    for client, (a, b) in enumerate(zip(ours, theirs)):
+        batches_a, batches_b = list(a.as_numpy_iterator()), list(b.as_numpy_iterator())
+        assert len(batches_a) == len(batches_b), f"client {client}: batch counts differ"
+        for x, y in zip(batches_a, batches_b):
+            for u, v in zip(tf.nest.flatten(x), tf.nest.flatten(y), strict=True):
+                np.testing.assert_array_equal(u, v, err_msg=f"client {client}")

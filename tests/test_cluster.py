@@ -3,6 +3,7 @@
 import os
 import signal
 import socket
+import time
 
 import numpy as np
 import psutil
@@ -101,7 +102,13 @@ def test_distributed_round_equals_single_process(small_round):
     with cluster.distributed_context(2) as pool:
         assert _current_context() is not local
         state_2, metrics_2 = process.next(state, federated_data)
+        # Both workers trained: the round's 6 clients were split 3 + 3 (the worker that
+        # merged may also get a share again, for TFF's after_merge step).
+        assert [sent[0] for sent in pool.clients_sent] == [3, 3], pool.clients_sent
         assert process.initialize() is not None  # a computation with no clients
+        before = [len(sent) for sent in pool.clients_sent]
+        process.next(state, federated_data[:4])              # a round of 4: 2 + 2
+        assert [sent[n] for sent, n in zip(pool.clients_sent, before)] == [2, 2]
         pids = pool.pids
     _assert_same_weights(expected_state, state_2)
     assert metrics_2["loss"] == pytest.approx(expected_metrics["loss"], abs=1e-5)
@@ -161,6 +168,37 @@ def test_remote_addresses_are_the_only_change(small_round):
         assert _current_context() is local
         assert a.is_alive() and b.is_alive()  # not ours to stop
     _assert_same_weights(expected, result)
+
+
+def test_drain_waits_for_abandoned_subrounds_except_after_ctrl_c():
+    """A round that failed on one worker may leave the other workers' subrounds
+    running: leaving the context waits for them (`_drain`), but not after Ctrl-C."""
+    import asyncio
+    import types
+
+    class SlowSubround:
+        async def invoke(self, comp, arg):
+            await asyncio.sleep(1.5)
+            return arg
+
+    worker_context = cluster._own_loop_context(SlowSubround())
+    context = types.SimpleNamespace(_course_worker_contexts=[worker_context])
+    caller = asyncio.new_event_loop()
+    try:
+        subround = caller.create_task(worker_context.invoke(None, 1))
+        caller.run_until_complete(asyncio.wait([subround], timeout=0.2))  # abandoned
+        assert len(worker_context._running) == 1
+
+        start = time.monotonic()
+        cluster._drain(context, timeout=10, interrupted=True)   # Ctrl-C: stop at once
+        assert time.monotonic() - start < 0.5 and len(worker_context._running) == 1
+
+        cluster._drain(context, timeout=10)                     # a failed round: wait
+        assert not worker_context._running
+        assert 0.8 < time.monotonic() - start < 5
+        assert caller.run_until_complete(subround) == 1
+    finally:
+        caller.close()
 
 
 # --- nothing is left running -----------------------------------------------------------

@@ -4,7 +4,6 @@ tff.learning's FedAvg."""
 import json
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
 
@@ -64,9 +63,24 @@ def test_client_update_is_plain_sgd_in_tensorflow():
     assert float(totals["loss_sum"]) == pytest.approx(4 * loss, rel=1e-5)
 
 
-def test_server_update_is_the_mean():
-    values = [np.ones((2, 2)), np.zeros(3)]
-    assert fedavg.server_update(values) is values
+def test_a_round_adopts_the_mean_of_the_client_updates(sample_train):
+    """FedAvg's aggregation and server step: the new server weights are the plain
+    (unweighted) mean of what client_update computes on each client."""
+    train, _ = sample_train
+    clients = data.make_federated_data(train, train.client_ids[:3], epochs=1,
+                                       shuffle_buffer=0)
+    process = fedavg.build_unweighted_fedavg_process(0.3)
+    start = process.initialize()
+    client_weights = [fedavg.client_update(models.create_keras_model(), dataset, start,
+                                           0.3)[0] for dataset in clients]
+    expected = [np.mean([w[i] for w in client_weights], axis=0) for i in range(2)]
+    sizes = [len(list(d.unbatch())) for d in clients]
+    assert len(set(sizes)) > 1  # unequal clients: a weighted mean would differ
+    weighted = [np.average([w[i] for w in client_weights], axis=0, weights=sizes)
+                for i in range(2)]
+    assert fedavg.max_weight_difference(expected, weighted) > 1e-4
+    state, _ = process.next(start, clients)
+    assert fedavg.max_weight_difference(state, expected) < 1e-6
 
 
 def test_max_weight_difference_and_same_weights():
@@ -80,7 +94,10 @@ def test_max_weight_difference_and_same_weights():
 
 
 def test_learns_on_the_bundled_writers(sample_train):
+    from course_utils.runtime import context
+
     train, test = sample_train
+    context.seed_everything(0)  # not whatever global seed earlier tests left
     process = fedavg.build_unweighted_fedavg_process(0.3)
     ids = train.client_ids
 
@@ -89,10 +106,10 @@ def test_learns_on_the_bundled_writers(sample_train):
 
     state, history = training_loop.run_training(process, 6, data_for_round, progress=False)
     result = models.evaluate_keras(state, data.central_dataset(test))
-    assert history[-1]["train_loss"] < history[0]["train_loss"]
-    # Measured, 6 rounds on the bundled writers: 0.779 and 0.775 (client seeds 0, 1;
-    # chance is 0.1).
-    assert result["accuracy"] > 0.74, result
+    # 6 rounds of 10 of the bundled writers, global seeds 0-5: test accuracy 0.781-0.785
+    # (chance 0.1), training loss from 1.31-1.32 in round 1 down to 0.52-0.53 in round 6.
+    assert history[-1]["train_loss"] < 0.45 * history[0]["train_loss"], history
+    assert result["accuracy"] > 0.76, result
 
 
 def test_same_weights_as_tff_learning_unweighted_fed_avg(sample_train):
@@ -146,21 +163,6 @@ def test_hooks_replace_client_and_server_steps(sample_train):
     state, metrics = process.next(process.initialize(), federated_data)
     assert all(np.allclose(w, 0.5) for w in state)
     assert metrics["accuracy"] == pytest.approx(1.0)
-
-
-def test_notebook_05_teaches_the_module_code():
-    """Notebook 05 defines client_update exactly as course_utils.fedavg has it."""
-    import inspect
-
-    path = ROOT / "notebooks" / "05_fedavg_from_scratch.ipynb"
-    if not path.exists():
-        pytest.skip("notebook 05 not written yet")
-    nb = nbformat.read(path, as_version=4)
-    cells = [c.source for c in nb.cells if c.cell_type == "code"
-             and "def client_update(" in c.source]
-    assert cells, "notebook 05 has no cell defining client_update"
-    source = inspect.getsource(fedavg.client_update.python_function)
-    assert source.strip() in cells[0], "notebook 05's client_update drifted from fedavg.py"
 
 
 def test_benchmark_parses_its_arguments():

@@ -17,7 +17,7 @@ import pytest
 from course_utils.authoring import navigation
 from course_utils.runtime import context as runtime
 from course_utils.authoring import syllabus
-from conftest import run_python
+from conftest import require_or_skip, run_python
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSON = syllabus.lesson("02")
@@ -284,7 +284,8 @@ def other_python() -> str | None:
 def test_setup_cell_under_a_real_python_3_12():
     python = other_python()
     if python is None:
-        pytest.skip("no Python other than 3.11 on this machine")
+        require_or_skip("no Python other than 3.11 on this machine (e.g. apt-get install "
+                        "python3.12, or pyenv)")
     result = subprocess.run([python, "-c", navigation.setup_source(LESSON)],
                             capture_output=True, text=True, timeout=60,
                             env={**os.environ, "PYTHONPATH": ""})

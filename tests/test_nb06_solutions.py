@@ -10,7 +10,7 @@ from course_utils import fedavg, models
 from course_utils.cli import algorithms
 from course_utils.exercises import nb06_solutions
 from course_utils import training_loop
-from course_utils.settings import CourseSettings
+from course_utils.settings import CLIP_NORM, LR_DECAY, CourseSettings
 
 
 def client_datasets(num_clients=3, batches=2, seed=0, scale=1.0):
@@ -167,12 +167,23 @@ def test_run_training_evaluates_the_weights_inside_the_state():
 
 # --- the train command's registry ----------------------------------------------------
 
-@pytest.mark.parametrize("name", ["fedavg-midpoint", "fedavg-clip", "fedavg-lr-decay"])
-def test_algorithms_are_registered_and_run(name):
-    algorithm = algorithms.get(name)
-    process = algorithm.build(CourseSettings(client_learning_rate=0.1))
-    state, metrics = run_rounds(process, 1, client_datasets(num_clients=2))
-    assert np.isfinite(metrics["loss"])
+@pytest.mark.parametrize("name, build", [
+    ("fedavg-midpoint", lambda: nb06_solutions.build_midpoint_process(0.1)),
+    ("fedavg-clip", lambda: nb06_solutions.build_clipped_process(0.1, CLIP_NORM)),
+    ("fedavg-lr-decay", lambda: nb06_solutions.build_lr_decay_process(0.1, LR_DECAY)),
+])
+def test_algorithms_are_registered_and_build_the_solution(name, build):
+    """The registry's entry trains exactly what the solution's builder does, with the
+    settings' learning rate and the option's default."""
+    process = algorithms.get(name).build(CourseSettings(client_learning_rate=0.1))
+    data = client_datasets(num_clients=2)
+    state, metrics = run_rounds(process, 2, data)
+    expected_state, expected_metrics = run_rounds(build(), 2, data)
+    assert_weights_close(tf.nest.flatten(state), tf.nest.flatten(expected_state), atol=1e-6)
+    assert float(metrics["loss"]) == pytest.approx(float(expected_metrics["loss"]), rel=1e-5)
+    other = algorithms.get(name).build(CourseSettings(client_learning_rate=0.3))
+    moved, _ = run_rounds(other, 2, data)  # the learning rate is used
+    assert not np.allclose(tf.nest.flatten(moved)[0], tf.nest.flatten(state)[0])
 
 
 def test_train_config_options_are_used():
@@ -195,17 +206,3 @@ def test_train_config_options_are_used():
 def test_bad_options_are_explained(name, extra, message):
     with pytest.raises(ValueError, match=message):
         algorithms.get(name).build(CourseSettings(extra=extra))
-
-
-# --- fast evaluation -----------------------------------------------------------------
-
-def test_fast_evaluator_matches_keras():
-    data = client_datasets(num_clients=2, batches=3)
-    state, _ = run_rounds(fedavg.build_unweighted_fedavg_process(0.3), 1, data)
-    dataset = data[0].concatenate(data[1])
-    fast = nb06_solutions.fast_evaluator(dataset)(state)
-    keras = models.evaluate_keras(state, dataset)
-    assert fast["accuracy"] == pytest.approx(keras["accuracy"], abs=1e-6)
-    assert fast["loss"] == pytest.approx(keras["loss"], rel=1e-4)
-    lr_state = collections.OrderedDict(weights=state, learning_rate=0.1)
-    assert nb06_solutions.fast_evaluator(dataset)(lr_state) == fast

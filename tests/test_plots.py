@@ -153,12 +153,12 @@ def test_training_curves_from_a_list_of_runs_and_one_metric():
                                                                 "run 2: training"]
 
 
-def test_client_arrays_and_labels_read_the_clients(sample_dir):
+def test_images_and_labels_by_client_read_the_clients(sample_dir):
     from course_utils import data
 
     train, _ = data.load_emnist(data=str(sample_dir), verbose=False)
     ids = train.client_ids[:3]
-    arrays = plots.client_arrays(train, ids)
+    arrays = plots.images_and_labels_by_client(train, ids)
     labels = plots.client_labels(train, ids)
     assert list(arrays) == list(labels) == ids
     for cid in ids:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from course_utils import data, models
+from course_utils import data, evaluation, models
 from course_utils import tff_learning
 
 
@@ -18,37 +18,29 @@ def process():
 
 
 def test_fedavg_has_the_course_learning_rates_and_learns(sample, process):
+    from course_utils.runtime import context
+
     train, test = sample
     assert "client_data={<x=float32[?,784],y=int32[?,1]>*}@CLIENTS" in str(
         process.next.type_signature)
     state = process.initialize()
     assert float(state.client_work["learning_rate"]) == pytest.approx(0.3)
     assert float(state.finalizer["learning_rate"]) == pytest.approx(1.0)
+    context.seed_everything(0)  # the shuffle order must not be what earlier tests left
     federated = data.make_federated_data(train, train.client_ids[:5], epochs=2)
-    evaluate = tff_learning.central_evaluator(data.central_dataset(test))
+    central_test = data.central_dataset(test)
+    evaluate = evaluation.central_evaluator(central_test)
     before = evaluate(process.get_model_weights(state))
-    assert before["accuracy"] == pytest.approx(0.1, abs=0.05)  # zero weights: one class
+    # Zero weights: all classes equally likely, and the prediction is always class 0.
+    _, labels = evaluation.dataset_arrays(central_test)
+    assert before["loss"] == pytest.approx(np.log(10), rel=1e-6)
+    assert before["accuracy"] == pytest.approx(np.mean(labels == 0), abs=1e-9)
     for _ in range(3):
         state = process.next(state, federated).state
     after = evaluate(process.get_model_weights(state))
-    # Three short rounds on 5 real writers: 0.28-0.29 for global seeds 0, 7 and 42
-    # (the shuffle order depends on the seed earlier tests left), so ask for clearly
-    # above chance (0.1) rather than a bar the seed decides.
-    assert after["accuracy"] > 0.2 and after["loss"] < before["loss"]
-
-
-def test_central_evaluator_matches_evaluate_keras(sample):
-    _, test = sample
-    dataset = data.central_dataset(test)
-    rng = np.random.default_rng(0)
-    weights = [rng.normal(0, 0.05, (784, 10)).astype(np.float32),
-               rng.normal(0, 0.05, 10).astype(np.float32)]
-    evaluate = tff_learning.central_evaluator(dataset)
-    first = evaluate(weights)
-    assert first == pytest.approx(models.evaluate_keras(weights, dataset), rel=1e-5)
-    zeros = evaluate([np.zeros_like(w) for w in weights])  # the model is reused
-    assert zeros["loss"] == pytest.approx(np.log(10), rel=1e-4)
-    assert evaluate(weights) == pytest.approx(first, rel=1e-6)
+    # Three short rounds on 5 of the bundled writers, global seeds 0-5: accuracy
+    # 0.583-0.611, loss 1.54-1.56 (zero weights: 0.1 and ln 10 = 2.30).
+    assert after["accuracy"] > 0.55 and after["loss"] < 1.65, after
 
 
 def test_federated_evaluation_weights_clients_by_examples(sample):

@@ -6,12 +6,41 @@
            table from course_utils/authoring/syllabus.py (--check: only compare)
   train    train one of the course's algorithms and evaluate it (--json for scripts);
            `python -m course_utils train --help` lists the algorithms
+
+Every mistake in the arguments (a name that does not exist, a number out of range,
+unusable data, impossible settings) ends with exit code 2 and one line on stderr that
+names the problem and what would work, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from pathlib import Path
+
+USAGE_ERROR = 2      # bad arguments (argparse's code too)
+RUN_ERROR = 1        # the run itself failed (e.g. a TFF worker died)
+INTERRUPTED = 130    # Ctrl-C (128 + SIGINT), as shells report it
+
+
+class UsageError(ValueError):
+    """The command's arguments cannot work; the message says what would."""
+
+
+class CourseArgumentParser(argparse.ArgumentParser):
+    """argparse that reports a bad argument in ONE line (no usage block), plus `hint`
+    when a missing argument is `hint_for` (e.g. the algorithm names for --algorithm)."""
+
+    def __init__(self, *args, hint_for: str = "", hint: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hint_for, self.hint = hint_for, hint
+
+    def error(self, message):
+        if self.hint_for and self.hint_for in message and "required" in message:
+            message += f" ({self.hint})"
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message}. "
+                               f"See `{self.prog} --help`.\n")
 
 
 def _doctor(args) -> int:
@@ -34,6 +63,12 @@ def _data(args) -> int:
 def _nav(args) -> int:
     from course_utils.authoring import navigation
 
+    for path in args.paths:
+        if not (Path(path).suffix == ".ipynb" or Path(path).name == "README.md") \
+                or not Path(path).is_file():
+            raise UsageError(f"nav {path}: not a notebook (.ipynb) or README.md that "
+                             "exists; give paths like notebooks/05_fedavg_from_scratch.ipynb "
+                             "or none (all of them).")
     return navigation.main(check=args.check, paths=args.paths)
 
 
@@ -44,6 +79,26 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:  # NumPy's seed sequences take non-negative integers only
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def _learning_rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number greater than 0, got {text}")
     return value
 
 
@@ -61,7 +116,8 @@ def _add_train_parser(commands) -> None:
     entries = algorithms.available()
     described = "; ".join(f"{name}: {a.help_line()}" for name, a in entries.items())
     train = commands.add_parser(
-        "train", help="train an algorithm and evaluate it centrally",
+        "train", hint_for="--algorithm", hint=f"one of: {', '.join(entries)}",
+        help="train an algorithm and evaluate it centrally",
         description="Train one of the course's federated algorithms (the same code as the "
                     "notebooks), then evaluate the final model centrally on one split. "
                     "Progress goes to stderr; --json prints one JSON object on stdout.")
@@ -70,7 +126,7 @@ def _add_train_parser(commands) -> None:
     train.add_argument("--rounds", type=_positive_int, default=COURSE.rounds)
     train.add_argument("--clients-per-round", type=_positive_int,
                        default=COURSE.clients_per_round)
-    train.add_argument("--seed", type=int, default=COURSE.seed,
+    train.add_argument("--seed", type=_seed, default=COURSE.seed,
                        help=f"seeds client sampling and shuffling (default {COURSE.seed})")
     train.add_argument("--data", default=None,
                        help="sample | emnist | a directory with emnist_all.sqlite "
@@ -81,9 +137,9 @@ def _add_train_parser(commands) -> None:
     train.add_argument("--epochs", type=_positive_int, default=COURSE.epochs,
                        help=f"local epochs per round (default {COURSE.epochs})")
     train.add_argument("--batch-size", type=_positive_int, default=COURSE.batch_size)
-    train.add_argument("--client-learning-rate", type=float,
+    train.add_argument("--client-learning-rate", type=_learning_rate,
                        default=COURSE.client_learning_rate)
-    train.add_argument("--server-learning-rate", type=float,
+    train.add_argument("--server-learning-rate", type=_learning_rate,
                        default=COURSE.server_learning_rate)
     train.add_argument("--no-invert", dest="invert", action="store_false",
                        help="keep TFF's pixels (1.0 = background), as the original tutorial")
@@ -94,7 +150,7 @@ def _add_train_parser(commands) -> None:
                        metavar="KEY=VALUE", help="an algorithm-specific option (repeatable)")
     train.add_argument("--workers", type=_positive_int, default=1,
                        help="run on N local TFF workers (TFF's distributed runtime, "
-                            "notebook 08); default 1")
+                            "notebook 08), at most --clients-per-round; default 1")
     train.add_argument("--json", action="store_true",
                        help="print exactly one JSON object on stdout")
     train.add_argument("--no-progress", dest="progress", action="store_false",
@@ -115,6 +171,11 @@ def _train(args) -> int:
 
     # Refuse unknown or malformed --extra options before any data is read.
     algorithms.get(args.algorithm).parse_options(config.extra)
+    if args.workers > args.clients_per_round:
+        raise UsageError(f"--workers {args.workers} with --clients-per-round "
+                         f"{args.clients_per_round}: each worker trains a share of a "
+                         f"round's clients, so use at most {args.clients_per_round} "
+                         "workers (or more clients per round).")
 
     def run():
         if args.workers == 1:
@@ -150,7 +211,8 @@ def _train(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m course_utils", description=__doc__,
+    parser = CourseArgumentParser(prog="python -m course_utils", description=__doc__,
+                                  hint_for="command", hint="one of: doctor, data, nav, train",
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("doctor", help="check the environment").set_defaults(run=_doctor)
@@ -171,13 +233,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run one command; return its exit code (argparse exits 2 itself on bad syntax)."""
     args = build_parser().parse_args(argv)
     from course_utils.cli.algorithms import OptionError
     from course_utils.cli.experiment import ExperimentError
     from course_utils.data import DataError
+    from course_utils.runtime.cluster import WorkerLostError
+    from course_utils.runtime.workers import WorkerError
 
     try:
         return args.run(args)
-    except (DataError, ExperimentError, OptionError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    except (DataError, ExperimentError, OptionError, UsageError) as e:
+        return _fail(USAGE_ERROR, e)
+    except (WorkerError, WorkerLostError) as e:
+        return _fail(RUN_ERROR, e)
+    except KeyboardInterrupt:
+        print("\ninterrupted (Ctrl-C); the TFF workers were stopped.", file=sys.stderr)
+        return INTERRUPTED
+
+
+def _fail(code: int, error: Exception) -> int:
+    """One line on stderr: what went wrong and what to do (the exception's message)."""
+    message = " ".join(str(error).split())  # one line, even for multi-line messages
+    print(f"python -m course_utils: error: {message}", file=sys.stderr)
+    return code

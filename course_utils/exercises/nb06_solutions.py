@@ -27,7 +27,6 @@ From a terminal: `python -m course_utils train --algorithm fedavg-midpoint` (or
 from __future__ import annotations
 
 import collections
-import collections.abc
 import functools
 
 import numpy as np
@@ -72,6 +71,8 @@ def build_midpoint_process(client_learning_rate: float = COURSE.client_learning_
     Same state and type signatures as `fedavg.build_unweighted_fedavg_process`; only the server
     step differs (it takes two weight lists instead of one).
     """
+    # The initialize/next skeleton of notebook 05 (fedavg.build_unweighted_fedavg_process),
+    # repeated on purpose: exercise 1 changes its server step, and learners compare.
     weights_type, data_type = fedavg.federated_types(model_fn, element_spec)
 
     @tff.tensorflow.computation
@@ -161,6 +162,8 @@ def build_lr_decay_process(initial_learning_rate: float = COURSE.client_learning
     `initial_learning_rate * decay**(r - 1)`; the server decays the rate after each
     round. The state is an OrderedDict(weights=[kernel, bias], learning_rate=float32).
     """
+    # The initialize/next skeleton of notebook 05 (fedavg.build_unweighted_fedavg_process),
+    # repeated on purpose: exercise 3 (the learner writes it) puts the rate in the state.
     weights_type, data_type = fedavg.federated_types(model_fn, element_spec)
 
     @tff.tensorflow.computation
@@ -205,29 +208,3 @@ def build_lr_decay_process(initial_learning_rate: float = COURSE.client_learning
 def learning_rate_of(state) -> float:
     """The client learning rate held in an lr-decay process state."""
     return float(state["learning_rate"])
-
-
-# --- comparing variants --------------------------------------------------------------
-
-def fast_evaluator(dataset):
-    """`evaluate(weights) -> {"loss", "accuracy"}` for the course's linear softmax model
-    on a batched (x, y) dataset, in NumPy: the same numbers as `models.evaluate_keras`,
-    fast enough to evaluate after every round of several runs. `weights` may also be a
-    state holding them (a mapping with "weights", or tff.learning's ModelWeights)."""
-    xs, ys = [], []
-    for batch in dataset:
-        xs.append(np.asarray(batch["x"], np.float64))
-        ys.append(np.asarray(batch["y"]).reshape(-1))
-    x, y = np.concatenate(xs), np.concatenate(ys).astype(np.int64)
-
-    def evaluate(weights):
-        if isinstance(weights, collections.abc.Mapping):
-            weights = weights["weights"]
-        kernel, bias = getattr(weights, "trainable", weights)
-        logits = x @ np.asarray(kernel, np.float64) + np.asarray(bias, np.float64)
-        logits -= logits.max(axis=1, keepdims=True)
-        log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
-        return {"loss": float(-log_probs[np.arange(len(y)), y].mean()),
-                "accuracy": float(np.mean(logits.argmax(axis=1) == y))}
-
-    return evaluate

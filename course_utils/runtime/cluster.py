@@ -147,6 +147,10 @@ class WorkerPool:
         self.workers = [Worker(port=p, host=host, start_timeout=start_timeout)
                         for p in ports]
         self.restarts = 0
+        # Per worker, the number of clients in each CLIENTS-placed argument sent to it:
+        # its share of every round (and, for the worker that finishes a round, the first
+        # share once more, which TFF sends with the merged aggregate to `after_merge`).
+        self.clients_sent: list[list[int]] = [[] for _ in self.workers]
         self._crash_plan: dict[int, str] = {}
         self._lock = threading.RLock()
         self._spawner: concurrent.futures.ThreadPoolExecutor | None = None
@@ -247,6 +251,12 @@ class WorkerPool:
         """
         self._crash_plan[index] = request
 
+    def _record_value(self, index: int, request) -> None:
+        clients = _clients_in(request.value)
+        if clients:
+            with self._lock:
+                self.clients_sent[index].append(clients)
+
     def _maybe_crash(self, index: int, request: str) -> None:
         if self._crash_plan.get(index) == request:
             del self._crash_plan[index]
@@ -254,6 +264,21 @@ class WorkerPool:
 
     def __repr__(self) -> str:
         return f"WorkerPool({self.workers})"
+
+
+def _clients_in(value) -> int:
+    """The number of clients in the CLIENTS-placed values inside an executor `Value`
+    proto (a round's client data: one member per client), 0 if there are none."""
+    kind = value.WhichOneof("value")
+    if kind == "federated":
+        placed_at_clients = value.federated.type.placement.value.uri == "clients"
+        if placed_at_clients and not value.federated.type.all_equal:
+            return len(value.federated.value)
+        return 0
+    if kind == "struct":
+        return max((_clients_in(element.value) for element in value.struct.element),
+                   default=0)
+    return 0
 
 
 # --- the execution context ---------------------------------------------------------------
@@ -316,6 +341,8 @@ class _GuardedStub:
         return self._call("get_executor", request)
 
     def create_value(self, request):
+        if self._pool is not None:
+            self._pool._record_value(self._index, request)
         return self._call("create_value", request)
 
     def create_struct(self, request):

@@ -3,16 +3,15 @@ with its fix. Also `python -m course_utils doctor` in a terminal."""
 
 from __future__ import annotations
 
-import os
 import platform
 import sys
 import time
 from dataclasses import dataclass
 from importlib import metadata
-from pathlib import Path
 
 from course_utils import data
 from course_utils.runtime import context as runtime
+from course_utils.runtime import workers
 
 EXPECTED = {"tensorflow-federated": "0.87.0", "tensorflow": "2.14.", "jax": "0.4.14",
             "jaxlib": "0.4.13"}
@@ -68,32 +67,12 @@ def check_federated_computation() -> Check:
                  f"worker pid {worker.pid}", "" if ok else SETUP_FIX)
 
 
-def _parent_pid(pid: int) -> int:
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return int(stat.rsplit(")", 1)[1].split()[1])
-
-
-def orphaned_workers() -> list[int]:
-    """pids of TFF worker_binary processes whose parent has died (they burn a core)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            is_worker = Path(os.readlink(proc / "exe")).name == "worker_binary"
-            if is_worker and _parent_pid(int(proc.name)) == 1:
-                found.append(int(proc.name))
-        except OSError:
-            continue
-    return sorted(found)
-
-
 def check_leftovers() -> Check:
-    pids = orphaned_workers()
+    pids = workers.orphaned_workers()
     return Check("leftover TFF workers", not pids,
                  "none" if not pids else f"pids {', '.join(map(str, pids))}",
-                 "" if not pids else "these were left by an earlier TFF session (not "
-                 f"this course's runtime) and each burns a CPU core: kill {' '.join(map(str, pids))}")
+                 "" if not pids else "the processes that started these TFF workers are "
+                 f"gone, and each burns a CPU core: kill {' '.join(map(str, pids))}")
 
 
 def check_data() -> Check:

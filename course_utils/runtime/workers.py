@@ -6,6 +6,11 @@ worker is started with the Linux "parent death signal" set, so the kernel kills 
 when the Python process that started it dies, even by SIGKILL; `stop()` and an
 `atexit` hook stop it cleanly on a normal exit.
 
+Each worker also carries the identity of the process that started it (its pid and
+start time, in the environment variable `COURSE_WORKER_STARTER`), so `orphaned_workers`
+finds workers whose starter is gone whoever adopted them: init, or a "subreaper" such
+as `systemd --user` or a container's init.
+
 Notebook 08 uses `Worker` directly to run several workers on loopback ports.
 """
 
@@ -23,6 +28,8 @@ from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
 _LIVE_WORKERS: set["Worker"] = set()
+STARTER_ENV = "COURSE_WORKER_STARTER"  # "pid:start time" of the worker's starting process
+WORKER_BINARY = "worker_binary"
 
 
 class WorkerError(RuntimeError):
@@ -33,7 +40,7 @@ def worker_binary_path() -> Path:
     """Path of the `worker_binary` shipped inside the tensorflow-federated wheel."""
     import tensorflow_federated
 
-    path = Path(tensorflow_federated.__file__).parent / "data" / "worker_binary"
+    path = Path(tensorflow_federated.__file__).parent / "data" / WORKER_BINARY
     if not path.is_file():
         raise WorkerError(
             f"TFF's worker binary is missing at {path}. Reinstall TFF: "
@@ -60,16 +67,116 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: ask Linux to SIGKILL it when its parent dies.
+def _die_with(parent_pid: int):
+    """What runs in the child before exec: ask Linux to SIGKILL it when its parent dies.
 
     Linux ties this to the *thread* that forked the child, so a worker started from a
     thread that later exits is killed too; callers then simply start a new one.
     """
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        os._exit(1)
+    def die_with_parent() -> None:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        # The parent died before prctl took effect: we were adopted (by init or by a
+        # subreaper, so the new parent's pid is not necessarily 1).
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+    return die_with_parent
+
+
+# --- who started a worker, and is it still there? ------------------------------------
+
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name: [state, ppid, ..., starttime, ...]."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def start_ticks(pid: int) -> int | None:
+    """When process `pid` started (clock ticks since boot), None if there is no such
+    process. With the pid, this names one process: a pid can be reused, a start time not."""
+    try:
+        return int(_stat_fields(pid)[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def starter_marker(pid: int | None = None) -> str:
+    """The value of STARTER_ENV for workers started by process `pid` (default: us)."""
+    pid = os.getpid() if pid is None else pid
+    return f"{pid}:{start_ticks(pid)}"
+
+
+def starter_alive(marker: str) -> bool:
+    """Does the process a STARTER_ENV value names still run (same pid, same start)?"""
+    pid, _, ticks = marker.partition(":")
+    try:
+        state = _stat_fields(int(pid))[0]
+    except (OSError, ValueError, IndexError):
+        return False
+    return state not in ("Z", "X") and str(start_ticks(int(pid))) == ticks
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0")
+                if "=" in item)
+
+
+def _is_python(pid: int) -> bool:
+    try:
+        return Path(os.readlink(f"/proc/{pid}/exe")).name.startswith("python")
+    except OSError:
+        return False
+
+
+def is_orphaned(pid: int) -> bool:
+    """Is worker_binary process `pid` running without the process that started it?
+
+    A worker the course started names its starter (STARTER_ENV): orphaned when that
+    process is gone, whoever has adopted the worker since. A worker started by TFF's
+    own runtime carries no name: orphaned when its parent is not a Python process (TFF
+    starts workers from Python only, so init, `systemd --user` or a shell that adopted
+    it gives it away). Raises OSError when `pid` cannot be inspected.
+    """
+    fields = _stat_fields(pid)
+    if fields[0] in ("Z", "X"):  # dead, waiting to be reaped: burns nothing
+        return False
+    marker = _environ(pid).get(STARTER_ENV)
+    if marker is not None:
+        return not starter_alive(marker)
+    parent = int(fields[1])
+    return parent <= 1 or not _is_python(parent)
+
+
+def boot_time() -> float:
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("btime "):
+            return float(line.split()[1])
+    raise OSError("no btime in /proc/stat")
+
+
+def orphaned_workers(since: float | None = None) -> list[int]:
+    """pids of running worker_binary processes whose starting process is gone (each
+    burns a CPU core for nothing), optionally only those started at or after the Unix
+    time `since`. Processes of other users, which cannot be inspected, are skipped."""
+    started_after = None
+    if since is not None:  # in clock ticks since boot, with 1 s of slack for rounding
+        started_after = (since - 1 - boot_time()) * os.sysconf("SC_CLK_TCK")
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        pid = int(proc.name)
+        try:
+            if (proc / "comm").read_text().strip() != WORKER_BINARY:
+                continue
+            if started_after is not None and int(_stat_fields(pid)[19]) < started_after:
+                continue
+            if is_orphaned(pid):
+                found.append(pid)
+        except OSError:
+            continue
+    return sorted(found)
 
 
 class Worker:
@@ -119,8 +226,8 @@ class Worker:
             [str(worker_binary_path()), f"--port={self.port}",
              "--max_concurrent_computation_calls=-1"],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-            preexec_fn=_die_with_parent,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", STARTER_ENV: starter_marker()},
+            preexec_fn=_die_with(os.getpid()),
         )
         _LIVE_WORKERS.add(self)
         self._stub = None

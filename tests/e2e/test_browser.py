@@ -22,16 +22,22 @@ from pathlib import Path
 import pytest
 
 from chromium import CHROMIUM, MISSING, descendants, end_leftovers, launch, non_blank
+from conftest import require_or_skip
 from lab_server import LabServer, alive, load_syllabus
 
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed: `make test-browser`")
+try:
+    from playwright import sync_api
+except ImportError:
+    require_or_skip("playwright is not installed: `make test-browser`",
+                    allow_module_level=True)
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = "00_setup_and_hello_federated.ipynb"
 TIMEOUT_MS = 180_000
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=MISSING)
+if not Path(CHROMIUM).exists():
+    require_or_skip(f"no Chromium at {CHROMIUM}: `make test-browser` installs Debian's "
+                    "chromium", allow_module_level=True)
 
 
 @pytest.fixture
