@@ -212,8 +212,8 @@ def _train(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = CourseArgumentParser(prog="python -m course_utils", description=__doc__,
-                                  hint_for="command", hint="one of: doctor, data, nav, train",
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                  formatter_class=argparse.RawDescriptionHelpFormatter,
+                                  hint_for="command")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("doctor", help="check the environment").set_defaults(run=_doctor)
     data_parser = commands.add_parser("data", help="prepare and describe the dataset")
@@ -229,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help="only these notebooks / README.md (default: all)")
     nav_parser.set_defaults(run=_nav)
     _add_train_parser(commands)
+    parser.hint = f"one of: {', '.join(commands.choices)}"
     return parser
 
 

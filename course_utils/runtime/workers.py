@@ -136,7 +136,8 @@ def is_orphaned(pid: int) -> bool:
     process is gone, whoever has adopted the worker since. A worker started by TFF's
     own runtime carries no name: orphaned when its parent is not a Python process (TFF
     starts workers from Python only, so init, `systemd --user` or a shell that adopted
-    it gives it away). Raises OSError when `pid` cannot be inspected.
+    it gives it away; a subreaper that is itself Python would hide such a worker).
+    Raises OSError when `pid` cannot be inspected.
     """
     fields = _stat_fields(pid)
     if fields[0] in ("Z", "X"):  # dead, waiting to be reaped: burns nothing
