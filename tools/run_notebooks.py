@@ -163,12 +163,16 @@ def _syllabus():
     """course_utils/authoring/syllabus.py, loaded without importing course_utils (and TFF)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(
-        "_course_syllabus", ROOT / "course_utils" / "syllabus.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    def load(name, path):
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses (and imports) look it up there
+        spec.loader.exec_module(module)
+        return module
+
+    if "course_utils" not in sys.modules:  # syllabus imports course_utils.repository
+        load("course_utils.repository", ROOT / "course_utils" / "repository.py")
+    return load("_course_syllabus", ROOT / "course_utils" / "authoring" / "syllabus.py")
 
 
 def _total(rows: dict) -> str:
