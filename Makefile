@@ -2,7 +2,8 @@
 #   make lab    set up, then open JupyterLab on notebooks/
 #   make test   set up, then run all tests (unit tests + nbval on every notebook)
 #   make run    set up, then execute every notebook in order, storing outputs (regenerate)
-#   make nav    rewrite notebook headers/setup cells/footers + README table from the syllabus
+#   make nav    rewrite notebook headers/setup cells/footers + README table from the syllabus,
+#               and the learner copies of exercise notebooks from their solved copies
 #   make book   build the course as a static web book into build/book/_build/html
 #   make test-browser  only the browser test (JupyterLab + headless Chromium)
 #   make test-binder   the Binder build steps in a fresh venv (slow: installs TensorFlow)

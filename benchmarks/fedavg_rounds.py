@@ -1,6 +1,11 @@
 """Seconds per FedAvg round: hand-built vs tff.learning vs a plain TensorFlow floor.
 
     .venv/bin/python benchmarks/fedavg_rounds.py [--data DIR_OR_MODE] [--rounds 10]
+        [--tutorial-port] [--out FILE]
+
+Writes benchmarks/results/fedavg_rounds.json (or --out FILE), which the instructors'
+appendix of notebook 05 shows as its table (regenerate the notebook's stored outputs
+afterwards with tools/run_notebooks.py): the one source of those figures.
 
 In one run, on the same data (the same sampled clients, the same seeded shuffles), it
 times one FedAvg round of:
@@ -26,13 +31,18 @@ cores its wall time can drop below the sequential floor's while its CPU time can
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run from a checkout
+
+DEFAULT_OUT = ROOT / "benchmarks" / "results" / "fedavg_rounds.json"
 
 import numpy as np  # noqa: E402
 
@@ -50,6 +60,8 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tutorial-port", action="store_true",
                         help="also time the tutorial's code ported as is")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help=f"the JSON results (default {DEFAULT_OUT.relative_to(ROOT)})")
     return parser.parse_args(argv)
 
 
@@ -179,6 +191,7 @@ def cpu_seconds() -> float:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    load_before = os.getloadavg()
     import course_utils
 
     course_utils.setup(verbose=False)
@@ -268,11 +281,33 @@ def main(argv=None) -> int:
               f"{cpu_median[name] / cpu_median['hand-built']:.2f}x), / tff.learning = "
               f"{median[name] / tff_s:.2f}x")
     print()
+    differences = {}
     for name in methods:
         if name != "hand-built":
-            diff = fedavg.max_weight_difference(final["hand-built"], final[name])
+            diff = differences[name] = fedavg.max_weight_difference(final["hand-built"],
+                                                                    final[name])
             print(f"same final weights as hand-built: {name:<22} max |difference| "
                   f"{diff:.1e} -> {'yes' if diff < 1e-4 else 'no'}")
+    result = {
+        "command": "python benchmarks/fedavg_rounds.py " + " ".join(
+            sys.argv[1:] if argv is None else argv),
+        "data": source.description, "clients_total": len(ids),
+        "tff": tff.__version__, "cpus": os.cpu_count(), "machine": platform.machine(),
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in load],
+        "timed_rounds": args.rounds, "clients_per_round": args.clients_per_round,
+        "epochs": args.epochs, "batch_size": args.batch_size,
+        "client_learning_rate": lr, "examples_per_round": round(examples / args.rounds),
+        "rows": [{"method": name, "seconds_per_round": median[name],
+                  "cpu_seconds_per_round": cpu_median[name],
+                  "relative_to_tff_learning": median[name] / tff_s,
+                  "max_weight_difference_to_hand_built": differences.get(name, 0.0)}
+                 for name in methods],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.out}")
     print("(Methods that train through a tff.learning model differ from the others when "
           "some predictions saturate, e.g. on the offline data at learning rate 0.3: its "
           "Keras wrapper computes the cross-entropy from clipped probabilities, the others "

@@ -12,12 +12,14 @@ What learners call (this folder):
     training_loop   rounds with a progress bar, history, central evaluation (02-)
     tff_learning    tff.learning's FedAvg and federated evaluation, course settings (02, 03)
     evaluation      the one central evaluator: test loss and accuracy after a round (02-07)
-    fedavg          the hand-built, unweighted FedAvg (05; reused by 06-08)
+    fedavg          the hand-built FedAvg, unweighted and example-weighted (05; reused
+                    by 06-08)
     aggregation     the aggregation rules (07)
     partitions      IID / unequal-size re-partitions of the writers (07)
     plots           sample grids, label distributions, training curves (01-)
     exercises/      checkers per notebook (nbNN) and notebook 06's reference solutions
     repository      where the course lives (the Binder/Colab links' repository)
+    benchmark_results  the recorded benchmarks/results/*.json, as notebooks show them (05)
 What runs TFF (runtime/): context, workers, cluster, doctor, tff_private.
 What builds the course (authoring/): syllabus, navigation, learner copies.
 The terminal (cli/): main, experiment, algorithms (the one registry), builders.

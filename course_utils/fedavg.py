@@ -6,11 +6,16 @@ The four steps of a round:
   3. aggregate   the client weights into their mean              (tff.federated_mean)
   4. server update: the server adopts the new weights            (tff.federated_map)
 
-`build_unweighted_fedavg_process` wraps them in a `tff.templates.IterativeProcess` whose state is
-the list of model weights on the server:
+`build_unweighted_fedavg_process` wraps them in a `tff.templates.IterativeProcess` whose
+state is the list of model weights on the server:
 
     initialize: ( -> <weights>@SERVER)
     next:       (<weights>@SERVER, {<x, y>*}@CLIENTS -> <state, metrics>@SERVER)
+
+Step 3 is an *unweighted* mean: every client counts once (tff.learning's
+`build_unweighted_fed_avg`). `build_weighted_fedavg_process` is the same process with
+each client's weights counted in proportion to its number of training examples
+(`build_weighted_fed_avg`, McMahan et al.'s FedAvg); the two share all other code.
 
 `metrics` are the clients' training loss and accuracy during local training, averaged
 over all their examples (the same quantities tff.learning reports).
@@ -90,12 +95,49 @@ def federated_types(model_fn=models.create_keras_model, element_spec=None):
     return weights_type, data_type
 
 
+def build_unweighted_next_fn(client_update_fn, server_update_fn, weights_type, data_type):
+    """FedAvg's `next` from its TensorFlow steps, with the UNWEIGHTED mean of the client
+    weights (each client counts once). Notebook 05's exercise 2.
+
+    `client_update_fn: (<dataset, server_weights> -> <weights, metrics, num_examples>)`
+    and `server_update_fn: (mean_client_weights -> weights)` are TFF computations;
+    `weights_type` and `data_type` are the types of the weights and of a client's data.
+    """
+    return _next_fn(client_update_fn, server_update_fn, weights_type, data_type,
+                    weighted=False)
+
+
+def build_weighted_next_fn(client_update_fn, server_update_fn, weights_type, data_type):
+    """As `build_unweighted_next_fn`, but the mean of the client weights is weighted by
+    each client's number of examples. Notebook 05's exercise 3."""
+    return _next_fn(client_update_fn, server_update_fn, weights_type, data_type,
+                    weighted=True)
+
+
+def _next_fn(client_update_fn, server_update_fn, weights_type, data_type, *, weighted):
+    import tensorflow_federated as tff
+
+    @tff.federated_computation(tff.FederatedType(weights_type, tff.SERVER),
+                               tff.FederatedType(data_type, tff.CLIENTS))
+    def next_fn(server_weights, federated_dataset):
+        weights_at_clients = tff.federated_broadcast(server_weights)
+        client_weights, client_metrics, num_examples = tff.federated_map(
+            client_update_fn, (federated_dataset, weights_at_clients))
+        mean_client_weights = tff.federated_mean(
+            client_weights, weight=num_examples if weighted else None)
+        new_weights = tff.federated_map(server_update_fn, mean_client_weights)
+        return new_weights, tff.federated_mean(client_metrics, weight=num_examples)
+
+    return next_fn
+
+
 def build_unweighted_fedavg_process(client_learning_rate: float = 0.3,
-                         model_fn=models.create_keras_model,
-                         element_spec=None, *,
-                         client_update=client_update,
-                         server_update=server_update):
-    """FedAvg as a `tff.templates.IterativeProcess` (see the module docstring).
+                                    model_fn=models.create_keras_model,
+                                    element_spec=None, *,
+                                    client_update=client_update,
+                                    server_update=server_update):
+    """Unweighted FedAvg as a `tff.templates.IterativeProcess` (module docstring): the
+    server adopts the plain mean of the client weights.
 
     `client_update(model, dataset, server_weights, learning_rate)` and
     `server_update(mean_client_weights)` are the TensorFlow steps; pass your own to
@@ -105,6 +147,31 @@ def build_unweighted_fedavg_process(client_learning_rate: float = 0.3,
     solutions and `course_utils.aggregation` repeat this initialize/next skeleton on
     purpose (each shows its change in full); tests/test_notebook_copies.py checks 05's.
     """
+    return build_process(build_unweighted_next_fn, client_learning_rate, model_fn,
+                         element_spec, client_update=client_update,
+                         server_update=server_update)
+
+
+def build_weighted_fedavg_process(client_learning_rate: float = 0.3,
+                                  model_fn=models.create_keras_model,
+                                  element_spec=None, *,
+                                  client_update=client_update,
+                                  server_update=server_update):
+    """Example-weighted FedAvg: as `build_unweighted_fedavg_process`, but each client's
+    weights count in proportion to its number of training examples (the same algorithm
+    as tff.learning's `build_weighted_fed_avg` with client SGD and server SGD at 1.0)."""
+    return build_process(build_weighted_next_fn, client_learning_rate, model_fn,
+                         element_spec, client_update=client_update,
+                         server_update=server_update)
+
+
+def build_process(build_next_fn, client_learning_rate: float = 0.3,
+                  model_fn=models.create_keras_model, element_spec=None, *,
+                  client_update=client_update, server_update=server_update):
+    """FedAvg's IterativeProcess with the `next_fn` that
+    `build_next_fn(client_update_fn, server_update_fn, weights_type, data_type)` builds
+    (e.g. `build_weighted_next_fn`, or yours in notebook 05) around the TFF computations
+    of `client_update` and `server_update`."""
     import tensorflow_federated as tff
 
     weights_type, data_type = federated_types(model_fn, element_spec)
@@ -127,18 +194,7 @@ def build_unweighted_fedavg_process(client_learning_rate: float = 0.3,
     def initialize_fn():
         return tff.federated_eval(initial_weights, tff.SERVER)
 
-    @tff.federated_computation(tff.FederatedType(weights_type, tff.SERVER),
-                               tff.FederatedType(data_type, tff.CLIENTS))
-    def next_fn(server_weights, federated_dataset):
-        weights_at_clients = tff.federated_broadcast(server_weights)
-        client_outputs = tff.federated_map(
-            client_update_fn, (federated_dataset, weights_at_clients))
-        client_weights, client_metrics, num_examples = (
-            client_outputs[0], client_outputs[1], client_outputs[2])
-        mean_client_weights = tff.federated_mean(client_weights)
-        new_weights = tff.federated_map(server_update_fn, mean_client_weights)
-        return new_weights, tff.federated_mean(client_metrics, weight=num_examples)
-
+    next_fn = build_next_fn(client_update_fn, server_update_fn, weights_type, data_type)
     process = tff.templates.IterativeProcess(initialize_fn, next_fn)
     _restore_eager_keras(model_fn)
     return process

@@ -143,6 +143,31 @@ def test_same_weights_as_tff_learning_unweighted_fed_avg(sample_train):
     assert fedavg.max_weight_difference(state, their_weights) < 1e-5
 
 
+def test_same_weights_as_tff_learning_weighted_fed_avg(sample_train):
+    """The example-weighted process equals tff.learning's build_weighted_fed_avg (client
+    SGD, server SGD 1.0) and differs from the unweighted one on unequal clients."""
+    import tensorflow_federated as tff
+
+    train, _ = sample_train
+    weighted = fedavg.build_weighted_fedavg_process(0.1)
+    unweighted = fedavg.build_unweighted_fedavg_process(0.1)
+    theirs = tff.learning.algorithms.build_weighted_fed_avg(
+        models.tff_model_fn,
+        client_optimizer_fn=tff.learning.optimizers.build_sgdm(learning_rate=0.1),
+        server_optimizer_fn=tff.learning.optimizers.build_sgdm(learning_rate=1.0))
+    state, plain, their_state = weighted.initialize(), unweighted.initialize(), theirs.initialize()
+    for round_num in range(2):
+        clients = data.sample_clients(train.client_ids, 4, round_num, seed=2)
+        federated_data = data.make_federated_data(train, clients, epochs=2,
+                                                  shuffle_buffer=0)
+        state, _ = weighted.next(state, federated_data)
+        plain, _ = unweighted.next(plain, federated_data)
+        their_state = theirs.next(their_state, federated_data).state
+    assert fedavg.max_weight_difference(state, theirs.get_model_weights(their_state)) < 1e-5
+    assert fedavg.max_weight_difference(state, plain) > 1e-3  # weighting changed the model
+    assert weighted.next.type_signature == unweighted.next.type_signature
+
+
 def test_hooks_replace_client_and_server_steps(sample_train):
     """build_unweighted_fedavg_process(client_update=..., server_update=...) uses the given steps."""
     import tensorflow as tf
@@ -174,7 +199,8 @@ def test_benchmark_parses_its_arguments():
     spec.loader.exec_module(module)
     args = module.parse_args(["--rounds", "3", "--data", "sample"])
     assert (args.rounds, args.clients_per_round, args.epochs) == (3, 10, 5)
-    assert json.dumps(vars(args))
+    assert args.out == ROOT / "benchmarks" / "results" / "fedavg_rounds.json"
+    assert json.dumps({key: value for key, value in vars(args).items() if key != "out"})
 
 
 def test_building_a_process_keeps_earlier_keras_models_usable():

@@ -14,7 +14,9 @@ writes (or, with --check, only compares) for every notebook of the course:
 
 and the README's blocks between `<!-- BEGIN generated: NAME -->` and
 `<!-- END generated: NAME -->`. Solved copies in notebooks/solutions/ get the same cells
-with a "solved copy" note and links that work from that folder.
+with a "solved copy" note and links that work from that folder. For an exercise notebook
+(`has_solution=True`) the learner copy is generated whole from its solved copy
+(`course_utils/authoring/learner_copy.py`), and --check reports one that differs.
 
 The generated cells carry cell ids unique to their notebook: "course-header-05",
 "course-setup-05", "course-footer-05" (and "course-header-05-solved", ... in a solved
@@ -319,11 +321,14 @@ def sync(root: Path = ROOT, check: bool = False, paths: list[Path] | None = None
     notebooks and README (all of them, or those in `paths`). Prints what it writes;
     returns the problems found (with check=True, every difference is one)."""
     wanted = None if paths is None else {Path(p).resolve() for p in paths}
-    problems = []
+    problems, solved_copies = [], {}
     for path, lesson, solution in course_files(root):
-        if wanted is not None and path.resolve() not in wanted:
+        if wanted is not None and path.resolve() not in wanted and not (
+                solution and lesson and _learner_path(root, lesson).resolve() in wanted):
             continue
         relative = path.relative_to(root)
+        if lesson is not None and lesson.has_solution and not solution:
+            continue  # generated from its solved copy, below
         if lesson is None:
             problems.append(f"{relative}: not in the syllabus (course_utils/authoring/syllabus.py)")
             continue
@@ -333,6 +338,8 @@ def sync(root: Path = ROOT, check: bool = False, paths: list[Path] | None = None
         original = nbformat.read(path, as_version=4)
         nb = copy.deepcopy(original)
         result = apply(nb, lesson, solution)
+        if solution:
+            solved_copies[lesson.number] = nb
         if not result.changed:
             continue
         if check:
@@ -343,6 +350,7 @@ def sync(root: Path = ROOT, check: bool = False, paths: list[Path] | None = None
             print(f"wrote {relative}: {', '.join(result.changed)}", file=out)
             for note in result.notes:
                 print(f"  note: {note}", file=out)
+    problems += _sync_learner_copies(root, solved_copies, check, wanted, out)
     readme = root / "README.md"
     if wanted is None or readme.resolve() in wanted:
         text = readme.read_text()
@@ -359,6 +367,58 @@ def sync(root: Path = ROOT, check: bool = False, paths: list[Path] | None = None
             else:
                 readme.write_text(new)
                 print("wrote README.md", file=out)
+    return problems
+
+
+def _learner_path(root: Path, lesson: Lesson) -> Path:
+    return root / lesson.path()
+
+
+def _sync_learner_copies(root: Path, solved_copies: dict, check: bool, wanted,
+                         out) -> list[str]:
+    """Write (or compare) the learner copy of every exercise lesson from its solved
+    copy (already given its generated cells, in `solved_copies`)."""
+    from course_utils.authoring import learner_copy
+
+    problems = []
+    for lesson in syllabus.SYLLABUS:
+        path = _learner_path(root, lesson)
+        solved_path = root / lesson.path(solution=True)
+        if not lesson.has_solution or (wanted is not None and path.resolve() not in wanted
+                                       and solved_path.resolve() not in wanted):
+            continue
+        relative, solved_relative = path.relative_to(root), solved_path.relative_to(root)
+        if lesson.number not in solved_copies:
+            if not path.exists():
+                continue  # neither copy is here: not a lesson of this checkout yet
+            problems.append(f"{solved_relative}: missing; the syllabus says {lesson.number} "
+                            "has a solved copy (has_solution=True), and its learner copy "
+                            "is generated from it")
+            continue
+        existing = nbformat.read(path, as_version=4) if path.exists() else None
+        try:
+            generated = learner_copy.learner_notebook(
+                solved_copies[lesson.number], lesson, existing, where=str(solved_relative))
+        except learner_copy.MarkerError as error:
+            problems.append(str(error))
+            continue
+        drift = (learner_copy.differences(generated, existing) if existing is not None
+                 else ["missing"])
+        if not drift:
+            continue
+        if check and existing is None:
+            problems.append(f"{relative}: missing: `python -m course_utils nav` generates "
+                            f"it from {solved_relative}")
+        elif check:
+            problems.append(f"{relative}: {', '.join(drift)} differ(s) from what "
+                            f"{solved_relative} generates: run `python -m course_utils nav`")
+        else:
+            nbformat.write(generated, path)
+            print(f"wrote {relative} from {solved_relative}: {', '.join(drift)}", file=out)
+            if any(c.cell_type == "code" and c.source.strip() and c.execution_count is None
+                   for c in generated.cells):
+                print("  note: cells whose source changed have no outputs: run the "
+                      "learner copy again (make run)", file=out)
     return problems
 
 

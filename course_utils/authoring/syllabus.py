@@ -101,15 +101,18 @@ SYLLABUS: tuple[Lesson, ...] = (
         has_solution=True),
     Lesson(
         "05", "05_fedavg_from_scratch.ipynb", "FedAvg from scratch",
-        "the four steps (broadcast, client update, aggregate, server update), "
-        "initialize/next, IterativeProcess, evaluation, proof it equals tff.learning's "
-        "FedAvg",
+        "the four steps (broadcast, client update, aggregate, server update) written "
+        "by you, initialize/next, IterativeProcess, evaluation, unweighted and "
+        "example-weighted, proof they equal tff.learning's FedAvg",
         ("build Federated Averaging by hand from its four steps: broadcast, client "
          "update, aggregation, server update",
+         "write the client's local training and `next_fn` yourself, then make it "
+         "example-weighted, with a checker for each exercise",
          "package them as a `tff.templates.IterativeProcess` with `initialize` and `next`",
          "train and evaluate it on federated EMNIST",
-         "show that it computes the same model as `tff.learning`'s FedAvg"),
-        ("02", "04"), "Notebooks 02 and 04.", 45),
+         "show that it computes the same model as `tff.learning`'s unweighted and "
+         "weighted FedAvg"),
+        ("02", "04"), "Notebooks 02 and 04.", 60, has_solution=True),
     Lesson(
         "06", "06_modifying_fedavg.ipynb", "Modifying FedAvg (exercises)",
         "midpoint server update, gradient clipping, client learning-rate decay in server "

@@ -3,7 +3,8 @@
   doctor   check the environment (versions, a federated computation, data)
   data     build/check the dataset the course would use, and describe it
   nav      write notebooks' header/setup/footer cells and the README's syllabus
-           table from course_utils/authoring/syllabus.py (--check: only compare)
+           table from course_utils/authoring/syllabus.py, and each exercise notebook's
+           learner copy from its solved copy (--check: only compare)
   train    train one of the course's algorithms and evaluate it (--json for scripts);
            `python -m course_utils train --help` lists the algorithms
 
@@ -222,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(default: $COURSE_DATA or sample)")
     data_parser.set_defaults(run=_data)
     nav_parser = commands.add_parser(
-        "nav", help="generate notebook headers/setup/footers and README syllabus")
+        "nav", help="generate notebook headers/setup/footers, learner copies of the "
+                    "exercise notebooks and the README syllabus")
     nav_parser.add_argument("--check", action="store_true",
                             help="write nothing; exit 1 listing what differs")
     nav_parser.add_argument("paths", nargs="*",

@@ -65,3 +65,13 @@ def _grade(exercise, check, args, kwargs) -> Verdict:
         return Verdict(exercise, "error",
                        f"your code raised {type(error).__name__}: {first[:300]}")
     return Verdict(exercise, "passed", message or "correct!")
+
+
+def use(verdict, yours, reference, name: str, where: str):
+    """Your function if its check passed, else the reference from module `where` (and
+    say which), so that the cells after an exercise run either way."""
+    if verdict.passed:
+        print(f"Using your {name}.")
+        return yours
+    print(f"Using the reference {name} from {where} until yours passes the check.")
+    return reference
