@@ -191,14 +191,14 @@ def signature(nb) -> list[tuple]:
 def differences(generated, stored) -> list[str]:
     """Short descriptions of where `stored` differs from `generated`: the cells whose
     source, type or tags differ (at most three named), then cell ids, then the count."""
-    names = {navigation.HEADER_ID: "header", navigation.SETUP_ID: "setup cell",
-             navigation.FOOTER_ID: "footer"}
+    names = {"header": "header", "setup": "setup cell", "footer": "footer"}
     want, have = signature(generated), signature(stored)
     content, ids = [], 0
     for index, (a, b) in enumerate(zip(want, have)):
         if a[1:] != b[1:]:
             part = "source" if a[2] != b[2] else "type" if a[1] != b[1] else "tags"
-            content.append(names.get(a[0]) or f"cell {index + 1} (id {a[0]}: {part})")
+            kind = navigation.generated_kind(a[0])
+            content.append(names[kind] if kind else f"cell {index + 1} (id {a[0]}: {part})")
         elif a[0] != b[0]:
             ids += 1
     found = content[:3] + ([f"{len(content) - 3} more cells"] if len(content) > 3 else [])

@@ -180,9 +180,12 @@ def _set_id(nb, cell, cell_id: str) -> None:
 
 
 def _kind(cell) -> str | None:
-    """Which generated cell this is by its id ("header", ...), in this id scheme or the
+    return generated_kind(cell.get("id"))
+
+
+def generated_kind(value) -> str | None:
+    """Which generated cell a cell id names ("header", ...), in this id scheme or the
     older one shared by all notebooks ("course-header"); None for any other cell."""
-    value = cell.get("id")
     for kind in GENERATED:
         if isinstance(value, str) and (value == f"course-{kind}"
                                        or value.startswith(f"course-{kind}-")):
