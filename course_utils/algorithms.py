@@ -13,7 +13,7 @@ from typing import Callable
 
 # Modules whose import registers algorithms (add yours here).
 ALGORITHM_MODULES = ["course_utils.algorithms", "course_utils.fedavg_variants",
-                     "course_utils.aggregation"]
+                     "course_utils.aggregation", "course_utils.dp_fedavg"]
 
 
 @dataclass(frozen=True)
@@ -37,17 +37,36 @@ class Algorithm:
     name: str
     description: str
     build: Callable[[TrainConfig], object]  # -> an iterative process
+    # The --extra keys it accepts (others are refused); None: not checked.
+    options: tuple[str, ...] | None = None
+    # "uniform": exactly clients_per_round clients a round; "poisson": each client
+    # independently with probability clients_per_round / number of clients.
+    client_sampling: str = "uniform"
+    # report(config, num_clients) -> extra entries of the JSON result (e.g. "privacy").
+    report: Callable[[TrainConfig, int], dict] | None = None
 
 
 _REGISTRY: dict[str, Algorithm] = {}
 
 
-def register(name: str, description: str):
+def register(name: str, description: str, *, options=None, client_sampling="uniform",
+             report=None):
     """Decorator: register `build(config) -> process` under `name`."""
     def decorate(build):
-        _REGISTRY[name] = Algorithm(name, description, build)
+        _REGISTRY[name] = Algorithm(name, description, build, options, client_sampling,
+                                    report)
         return build
     return decorate
+
+
+def check_options(entry: Algorithm, extra: dict) -> None:
+    """Refuse --extra keys that `entry` does not know, naming the ones it does."""
+    if entry.options is None:
+        return
+    unknown = sorted(set(extra) - set(entry.options))
+    if unknown:
+        raise ValueError(f"{entry.name} has no option {', '.join(map(repr, unknown))}; "
+                         f"its options are: {', '.join(entry.options)}.")
 
 
 def available() -> dict[str, Algorithm]:

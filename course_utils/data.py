@@ -285,6 +285,21 @@ def sample_clients(client_ids, num_clients: int, round_num: int = 0, seed: int =
     return [client_ids[i] for i in chosen]
 
 
+def poisson_sample_clients(client_ids, expected_clients: float, round_num: int = 0,
+                           seed: int = 0) -> list[str]:
+    """Poisson sampling: each client joins the round independently with probability
+    expected_clients / len(client_ids), so the number of clients varies from round
+    to round (it can be 0). The same for the same (seed, round). DP-FedAvg's privacy
+    account (course_utils.privacy_accounting) assumes this sampling."""
+    client_ids = list(client_ids)
+    if not 0 < expected_clients <= len(client_ids):
+        raise ValueError(f"expected_clients must be in (0, {len(client_ids)}] (the "
+                         f"number of clients), got {expected_clients}.")
+    rng = np.random.default_rng([seed, round_num, 1])
+    joins = rng.random(len(client_ids)) < expected_clients / len(client_ids)
+    return [cid for cid, chosen in zip(client_ids, joins) if chosen]
+
+
 def fixed_clients(client_ids, num_clients: int) -> list[str]:
     """The first `num_clients` clients, the same every round (as the TFF tutorial)."""
     client_ids = list(client_ids)

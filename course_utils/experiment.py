@@ -10,6 +10,7 @@ so a terminal run and a notebook run with the same settings train the same model
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 
 from course_utils import algorithms, data, training
@@ -23,13 +24,15 @@ class ExperimentError(ValueError):
     """The run's arguments cannot work (e.g. more clients per round than exist)."""
 
 
-def federated_data_for_round(client_data, config: TrainConfig):
+def federated_data_for_round(client_data, config: TrainConfig, sampling: str = "uniform"):
     """`data_for_round(r)`: the client datasets of round r as the course builds them.
 
     A fresh sample of `config.clients_per_round` clients every round
     (`data.sample_clients`, seeded by `config.seed` and the round number), or the same
     first clients every round with `config.fixed_clients` (as the original tutorial);
-    each preprocessed with the config's epochs, batch size and pixel inversion.
+    with `sampling="poisson"` each client joins with probability clients_per_round / N
+    (`data.poisson_sample_clients`). Each preprocessed with the config's epochs, batch
+    size and pixel inversion.
     """
     ids = list(client_data.client_ids)
     if not 0 < config.clients_per_round <= len(ids):
@@ -39,6 +42,9 @@ def federated_data_for_round(client_data, config: TrainConfig):
     def data_for_round(round_num: int) -> list:
         if config.fixed_clients:
             clients = data.fixed_clients(ids, config.clients_per_round)
+        elif sampling == "poisson":
+            clients = data.poisson_sample_clients(ids, config.clients_per_round,
+                                                  round_num, config.seed)
         else:
             clients = data.sample_clients(ids, config.clients_per_round, round_num,
                                           config.seed)
@@ -72,6 +78,10 @@ def run_experiment(algorithm: str, config: TrainConfig | None = None, data_arg=N
     config = config or TrainConfig()
     eval_split = eval_split or DEFAULT_EVAL_SPLIT
     entry = algorithms.get(algorithm)  # ValueError naming the algorithms that exist
+    try:
+        algorithms.check_options(entry, config.extra)
+    except ValueError as error:
+        raise ExperimentError(str(error)) from None
     if config.rounds < 1:
         raise ExperimentError(f"--rounds must be at least 1, got {config.rounds}.")
 
@@ -93,7 +103,7 @@ def run_experiment(algorithm: str, config: TrainConfig | None = None, data_arg=N
     data_arg = str(source.directory) if source.mode != "emnist" else "emnist"
 
     train, _ = data.load_emnist(data=data_arg, verbose=False)
-    data_for_round = federated_data_for_round(train, config)
+    data_for_round = federated_data_for_round(train, config, entry.client_sampling)
     process = entry.build(config)
     state, history = training.run_training(process, config.rounds, data_for_round,
                                            progress=progress, description=algorithm)
@@ -103,23 +113,37 @@ def run_experiment(algorithm: str, config: TrainConfig | None = None, data_arg=N
     weights = training.model_weights(process, state)
     final = models.evaluate_keras(weights, evaluation_dataset(eval_split, data_arg,
                                                               config.invert))
+    report = entry.report(config, len(train.client_ids)) if entry.report else {}
     return {
         "algorithm": algorithm,
         "config": {**dataclasses.asdict(config), "data": str(source.sqlite_path),
                    "data_mode": source.mode},
-        "rounds": [{key: row[key] for key in
+        "rounds": [{key: _json_number(row[key]) for key in
                     ("round", "seconds", "train_loss", "train_accuracy")}
                    for row in history],
         "final": {"split": eval_split, **final},
+        **report,
     }
+
+
+def _json_number(value):
+    """None for NaN/inf (e.g. the metrics of a round no client took part in), which
+    JSON cannot hold."""
+    return value if not isinstance(value, float) or math.isfinite(value) else None
+
+
+def _cell(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def format_result(result: dict) -> str:
     """A short human-readable report of `run_experiment`'s result."""
     lines = [f"{'round':>5} {'seconds':>8} {'train loss':>11} {'train acc':>10}"]
-    lines += [f"{r['round']:>5} {r['seconds']:>8.2f} {r['train_loss']:>11.4f} "
-              f"{r['train_accuracy']:>10.4f}" for r in result["rounds"]]
+    lines += [f"{r['round']:>5} {r['seconds']:>8.2f} {_cell(r['train_loss']):>11} "
+              f"{_cell(r['train_accuracy']):>10}" for r in result["rounds"]]
     final = result["final"]
     lines.append(f"{result['algorithm']}: central evaluation on {final['split']}: "
                  f"loss {final['loss']:.4f}, accuracy {final['accuracy']:.4f}")
+    if "privacy" in result:
+        lines.append(f"privacy: {result['privacy']['note']}")
     return "\n".join(lines)

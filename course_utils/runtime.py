@@ -72,11 +72,14 @@ def local_worker() -> Worker:
         return _local_worker
 
 
-def create_worker_context(worker_fn=local_worker, default_num_clients: int = 0):
+def create_worker_context(worker_fn=local_worker, default_num_clients: int = 0,
+                          compiler_fn=None):
     """A synchronous TFF execution context that runs on the worker `worker_fn()` returns.
 
     This is TFF's own local C++ runtime (the same compiler and RemoteExecutor that
-    `tff.backends.native` uses); only the worker process is ours.
+    `tff.backends.native` uses); only the worker process is ours. `compiler_fn`
+    replaces TFF's native compiler (e.g. to put a transformation in front of it, as
+    `course_utils.secure_sum` does).
     """
     from tensorflow_federated.python.core.backends.native import compiler
     from tensorflow_federated.python.core.environments.tensorflow_frontend import (
@@ -101,7 +104,7 @@ def create_worker_context(worker_fn=local_worker, default_num_clients: int = 0):
         executor_stack_fn=executor_for)
     return sync_execution_context.SyncExecutionContext(
         executor_fn=factory,
-        compiler_fn=compiler.desugar_and_transform_to_native,
+        compiler_fn=compiler_fn or compiler.desugar_and_transform_to_native,
         transform_args=tensorflow_computation.transform_args,
         transform_result=tensorflow_computation.transform_result,
     )

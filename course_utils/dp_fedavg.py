@@ -1,0 +1,335 @@
+"""DP-FedAvg built by hand (notebook 10): FedAvg whose server sees a clipped, noised sum.
+
+One round, on top of the hand-built FedAvg of `course_utils.fedavg`:
+
+  1. broadcast the server weights; each sampled client trains (`fedavg.client_update`);
+  2. each client computes its model UPDATE (new weights - server weights) and clips
+     the whole update, all tensors together, to L2 norm at most `clip`:
+     u <- u * min(1, clip / ||u||);
+  3. the server sums the clipped updates (`tff.federated_sum`), adds Gaussian noise of
+     std noise_multiplier x clip ONCE, to the sum, and divides by the FIXED expected
+     number of clients per round (not by how many came: with Poisson sampling that
+     number is random, and it depends on who took part);
+  4. the server applies the noisy mean update: w <- w + server_learning_rate x mean.
+
+Clipping bounds what one client can change in the sum (its sensitivity) by `clip`;
+noise of std sigma x clip hides any one client's contribution; the accountant in
+`course_utils.privacy_accounting` turns (sigma, q, rounds) into (epsilon, delta).
+
+The state is OrderedDict(weights=[kernel, bias], round=int32): the round number seeds
+the noise (`tf.random.stateless_normal` with [noise_seed, round, tensor]), so a run is
+repeatable. That is a simulation's convenience: a real server draws its noise from a
+secure random source nobody can replay.
+
+Also here:
+- NumPy references: `clip_update`, `dp_mean_update` (notebook 10's exercise), and
+  `GaussianNoise`, the noise source the exercise's checker also uses;
+- `build_dp_mean`: steps 2-3 as a federated computation on given client updates, to
+  compare with TFF's `tff.aggregators.DifferentiallyPrivateFactory.gaussian_fixed`;
+- `register`ed algorithm ``dp-fedavg`` for `python -m course_utils train`, whose
+  clients are Poisson-sampled and whose JSON result carries a "privacy" report.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from course_utils import fedavg, models
+from course_utils.algorithms import TrainConfig, register
+
+DEFAULT_CLIP = 1.0
+DEFAULT_NOISE_MULTIPLIER = 1.0
+
+
+# --- NumPy references ------------------------------------------------------------------
+
+def global_norm(tensors) -> float:
+    """The L2 norm of all tensors' values together (as one long vector)."""
+    return float(np.sqrt(sum(np.sum(np.square(np.asarray(t, np.float64)))
+                             for t in tensors)))
+
+
+def clip_update(update, clip: float) -> list[np.ndarray]:
+    """`update` (a list of arrays) scaled to global norm at most `clip`."""
+    norm = global_norm(update)
+    scale = min(1.0, clip / norm) if norm > 0 else 1.0
+    return [np.asarray(t, np.float64) * scale for t in update]
+
+
+class GaussianNoise:
+    """`noise(stddev)`: a list of arrays shaped like `like`, i.i.d. N(0, stddev^2).
+
+    Seeded (the same draws for the same seed); `calls` records the stddev of every
+    draw, so a checker can see how often and how much noise was asked for.
+    """
+
+    def __init__(self, like, seed: int = 0):
+        self.shapes = [np.shape(t) for t in like]
+        self.rng = np.random.default_rng(seed)
+        self.calls: list[float] = []
+
+    def __call__(self, stddev: float) -> list[np.ndarray]:
+        self.calls.append(float(stddev))
+        return [self.rng.standard_normal(shape) * float(stddev) for shape in self.shapes]
+
+
+def dp_mean_update(client_updates, clip: float, noise_multiplier: float,
+                   clients_per_round: float, gaussian_noise) -> list[np.ndarray]:
+    """DP-FedAvg's aggregate (the reference for notebook 10's exercise): clip each
+    client's whole update to norm `clip`, sum, add noise of std
+    noise_multiplier x clip once, divide by the fixed `clients_per_round`."""
+    clipped = [clip_update(update, clip) for update in client_updates]
+    total = [np.sum([u[i] for u in clipped], axis=0) for i in range(len(clipped[0]))]
+    noise = gaussian_noise(noise_multiplier * clip)
+    return [(t + z) / clients_per_round for t, z in zip(total, noise)]
+
+
+def noise_in(result, client_updates, clip: float, clients_per_round: float) -> np.ndarray:
+    """The noise in a DP mean `result`, as one flat vector: (result x
+    clients_per_round) minus the sum of the clipped updates. Its std should be
+    noise_multiplier x clip."""
+    clipped = [clip_update(update, clip) for update in client_updates]
+    return np.concatenate([
+        (np.asarray(r, np.float64) * clients_per_round - sum(u[i] for u in clipped)).ravel()
+        for i, r in enumerate(result)])
+
+
+# --- the TFF pieces --------------------------------------------------------------------
+
+def clip_by_global_norm(update, clip: float):
+    """TensorFlow: `update` (list of tensors) scaled to global norm at most `clip`."""
+    clipped, _ = tf.clip_by_global_norm(list(update), clip)
+    return clipped
+
+
+def noise_and_average(total, round_num, clip: float, noise_multiplier: float,
+                      clients_per_round: float, noise_seed: int = 0):
+    """TensorFlow, on the server: (sum + N(0, (sigma clip)^2)) / clients_per_round.
+
+    The noise of tensor i in round r is `tf.random.stateless_normal` seeded with
+    (noise_seed, r, i): repeatable, different every round and every tensor."""
+    stddev = noise_multiplier * clip
+    averaged = []
+    for index, tensor in enumerate(total):
+        seed = tf.stack([tf.constant(noise_seed, tf.int64),
+                         tf.cast(round_num, tf.int64) * 1000 + index])
+        noise = tf.random.stateless_normal(tf.shape(tensor), seed, stddev=stddev,
+                                           dtype=tensor.dtype)
+        averaged.append((tensor + noise) / clients_per_round)
+    return averaged
+
+
+def build_dp_mean(update_type, clip: float, noise_multiplier: float,
+                  clients_per_round: float, noise_seed: int = 0):
+    """Steps 2-3 as a federated computation on client updates of `update_type`:
+
+        ({update}@CLIENTS, int32@SERVER -> update@SERVER)
+
+    (the int32 is the round number that seeds the noise)."""
+    import tensorflow_federated as tff
+
+    _check_dp_parameters(clip, noise_multiplier, clients_per_round)
+
+    @tff.tensorflow.computation(update_type)
+    def clip_fn(update):
+        return clip_by_global_norm(update, clip)
+
+    @tff.tensorflow.computation(update_type, np.int32)
+    def noise_fn(total, round_num):
+        return noise_and_average(total, round_num, clip, noise_multiplier,
+                                 clients_per_round, noise_seed)
+
+    @tff.federated_computation(tff.FederatedType(update_type, tff.CLIENTS),
+                               tff.FederatedType(np.int32, tff.SERVER))
+    def dp_mean(client_updates, round_num):
+        clipped = tff.federated_map(clip_fn, client_updates)     # on each client
+        total = tff.federated_sum(clipped)                        # the server sees a sum
+        return tff.federated_map(noise_fn, (total, round_num))    # noise once, fixed m
+
+    return dp_mean
+
+
+def _check_dp_parameters(clip, noise_multiplier, clients_per_round):
+    if not clip > 0:
+        raise ValueError(f"clip must be positive, got {clip}.")
+    if not noise_multiplier >= 0:
+        raise ValueError(f"noise_multiplier must be >= 0, got {noise_multiplier}.")
+    if not clients_per_round > 0:
+        raise ValueError(f"clients_per_round must be positive, got {clients_per_round}.")
+
+
+def build_dp_fedavg_process(clip: float = DEFAULT_CLIP,
+                            noise_multiplier: float = DEFAULT_NOISE_MULTIPLIER,
+                            clients_per_round: float = 10,
+                            client_learning_rate: float = 0.3,
+                            server_learning_rate: float = 1.0, noise_seed: int = 0,
+                            model_fn=models.create_keras_model, element_spec=None):
+    """DP-FedAvg (the module docstring) as a `fedavg_variants.VariantProcess`:
+
+        initialize: ( -> <weights=<kernel,bias>, round=int32>@SERVER)
+        next:       (<state@SERVER, {<x, y>*}@CLIENTS> -> <state@SERVER, metrics@SERVER>)
+
+    `clients_per_round` is the FIXED denominator: the expected number of clients per
+    round of the Poisson sampling that the privacy account assumes. The metrics (the
+    clients' training loss and accuracy) are a diagnostic and are NOT private.
+    """
+    import tensorflow_federated as tff
+
+    from course_utils.fedavg_variants import VariantProcess
+
+    _check_dp_parameters(clip, noise_multiplier, clients_per_round)
+    weights_type, data_type = fedavg.federated_types(model_fn, element_spec)
+    dp_mean = build_dp_mean(weights_type, clip, noise_multiplier, clients_per_round,
+                            noise_seed)
+
+    @tff.tensorflow.computation
+    def initial_state():
+        return collections.OrderedDict(
+            weights=[tf.identity(v) for v in model_fn().trainable_variables],
+            round=tf.constant(0, tf.int32))
+
+    state_type = initial_state.type_signature.result
+
+    @tff.tensorflow.computation(data_type, weights_type)
+    def client_update_fn(dataset, server_weights):
+        weights, totals = fedavg.client_update(model_fn(), dataset, server_weights,
+                                               client_learning_rate)
+        update = [w - s for w, s in zip(weights, server_weights)]
+        return update, fedavg.finalize_metrics(totals), totals["num_examples"]
+
+    @tff.tensorflow.computation(state_type, weights_type)
+    def server_update_fn(state, mean_update):
+        weights = [w + server_learning_rate * u
+                   for w, u in zip(state["weights"], mean_update)]
+        return collections.OrderedDict(weights=weights, round=state["round"] + 1)
+
+    @tff.tensorflow.computation(state_type)
+    def next_round(state):
+        return state["round"] + 1
+
+    @tff.federated_computation
+    def initialize_fn():
+        return tff.federated_eval(initial_state, tff.SERVER)
+
+    @tff.federated_computation(tff.FederatedType(state_type, tff.SERVER),
+                               tff.FederatedType(data_type, tff.CLIENTS))
+    def next_fn(state, federated_dataset):
+        weights_at_clients = tff.federated_broadcast(state.weights)
+        updates, client_metrics, num_examples = tff.federated_map(
+            client_update_fn, (federated_dataset, weights_at_clients))
+        mean_update = dp_mean(updates, tff.federated_map(next_round, state))
+        new_state = tff.federated_map(server_update_fn, (state, mean_update))
+        return new_state, tff.federated_mean(client_metrics, weight=num_examples)
+
+    process = VariantProcess(initialize_fn, next_fn, client_update_fn=client_update_fn,
+                             server_update_fn=server_update_fn,
+                             weights_of=lambda state: state["weights"])
+    fedavg._restore_eager_keras(model_fn)
+    return process
+
+
+# --- the train command -----------------------------------------------------------------
+
+OPTIONS = {
+    "clip": f"L2 norm bound of each client's whole update (default {DEFAULT_CLIP})",
+    "noise_multiplier": "noise std / clip (default "
+                        f"{DEFAULT_NOISE_MULTIPLIER}; 0 = no noise, no privacy)",
+    "delta": "delta of the privacy report (default: the largest power of ten "
+             "<= 1 / (10 x number of clients))",
+    "accountant": "rdp (default, as TFF's tutorial) or pld",
+}
+
+
+def options_from_config(config: TrainConfig) -> dict:
+    """clip, noise_multiplier, delta (None: default), accountant from `config.extra`."""
+    extra = dict(config.extra)
+
+    def number(name, default):
+        value = extra.get(name, default)
+        try:
+            return None if value is None else float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"Option {name!r} must be a number, got {value!r}.") from None
+
+    options = {"clip": number("clip", DEFAULT_CLIP),
+               "noise_multiplier": number("noise_multiplier", DEFAULT_NOISE_MULTIPLIER),
+               "delta": number("delta", None),
+               "accountant": str(extra.get("accountant", "rdp"))}
+    _check_dp_parameters(options["clip"], options["noise_multiplier"], 1)
+    from course_utils import privacy_accounting
+
+    if options["accountant"] not in privacy_accounting.ACCOUNTANTS:
+        raise ValueError(f"accountant must be one of "
+                         f"{', '.join(privacy_accounting.ACCOUNTANTS)}, got "
+                         f"{options['accountant']!r}.")
+    if options["delta"] is not None and not 0 < options["delta"] < 1:
+        raise ValueError(f"delta must be in (0, 1), got {options['delta']}.")
+    return options
+
+
+def privacy_of_run(config: TrainConfig, num_clients: int) -> dict:
+    """The "privacy" entry of a `train --algorithm dp-fedavg` result."""
+    from course_utils import privacy_accounting
+
+    options = options_from_config(config)
+    report = privacy_accounting.privacy_report(
+        options["noise_multiplier"], options["clip"], config.clients_per_round,
+        num_clients, config.rounds, options["delta"], options["accountant"])
+    return {"privacy": report.as_json()}
+
+
+@register("dp-fedavg",
+          "DP-FedAvg built by hand: each client's whole update clipped to norm clip, "
+          "Gaussian noise noise_multiplier x clip on the sum, fixed denominator, "
+          "Poisson-sampled clients, (epsilon, delta) reported; options clip (default "
+          f"{DEFAULT_CLIP}), noise_multiplier (default {DEFAULT_NOISE_MULTIPLIER}), "
+          "delta, accountant (notebook 10)",
+          options=tuple(OPTIONS), client_sampling="poisson", report=privacy_of_run)
+def _dp_fedavg(config: TrainConfig):
+    options = options_from_config(config)
+    return build_dp_fedavg_process(
+        options["clip"], options["noise_multiplier"], config.clients_per_round,
+        config.client_learning_rate, config.server_learning_rate, noise_seed=config.seed)
+
+
+def noise_to_signal(noise_multiplier: float, clients_per_round: float,
+                    num_parameters: int) -> float:
+    """Expected norm of the noise in the averaged update, in units of the clip:
+    sigma x sqrt(num_parameters) / clients_per_round (each clipped update has norm
+    at most 1 in these units)."""
+    return noise_multiplier * math.sqrt(num_parameters) / clients_per_round
+
+
+# --- TFF's own DP aggregators, for comparison ------------------------------------------
+
+def run_tff_aggregator(factory, client_updates):
+    """One round of a `tff.aggregators` factory (e.g.
+    `tff.aggregators.DifferentiallyPrivateFactory.gaussian_fixed(...)` or
+    `tff.learning.dp_aggregator(...)`) on `client_updates` (one list of arrays per
+    client). Returns (the aggregate as a list of arrays, the process's output)."""
+    import tensorflow_federated as tff
+
+    update_type = tff.types.tensorflow_to_type(
+        [tf.TensorSpec(np.shape(t), tf.float32) for t in client_updates[0]])
+    process = factory.create(update_type)
+    output = process.next(process.initialize(),
+                          [[np.asarray(t, np.float32) for t in u] for u in client_updates])
+    return [np.asarray(r, np.float64) for r in output.result], output
+
+
+def run_dp_mean(client_updates, clip: float, noise_multiplier: float,
+                clients_per_round: float, round_num: int = 1, noise_seed: int = 0):
+    """`build_dp_mean` (this module's TFF aggregation) on `client_updates`."""
+    import tensorflow_federated as tff
+
+    update_type = tff.types.tensorflow_to_type(
+        [tf.TensorSpec(np.shape(t), tf.float32) for t in client_updates[0]])
+    dp_mean = build_dp_mean(update_type, clip, noise_multiplier, clients_per_round,
+                            noise_seed)
+    result = dp_mean([[np.asarray(t, np.float32) for t in u] for u in client_updates],
+                     np.int32(round_num))
+    return [np.asarray(r, np.float64) for r in result]
