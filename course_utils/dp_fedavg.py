@@ -232,6 +232,43 @@ def build_dp_fedavg_process(clip: float = DEFAULT_CLIP,
     return process
 
 
+# --- experiments -----------------------------------------------------------------------
+
+def sweep_noise(noise_multipliers, client_data, client_ids, *, rounds: int,
+                clients_per_round: float = 10, clip: float = DEFAULT_CLIP,
+                epochs: int = 5, batch_size: int = 20, client_learning_rate: float = 0.3,
+                evaluate=None, seed: int = 0, progress: bool = True) -> dict:
+    """Train DP-FedAvg once per noise multiplier, on equal terms: in round r the same
+    Poisson-sampled clients (`data.poisson_sample_clients(ids, clients_per_round, r,
+    seed)`) with the same shuffled data (`aggregation.federated_data`, `epochs` passes)
+    for every noise level; the noise itself is seeded by `seed`. Returns
+    {noise multiplier: history of `training.run_training`}, each row with the number
+    of clients that took part ("clients")."""
+    from course_utils import aggregation, data, training
+
+    sampled = {r: data.poisson_sample_clients(client_ids, clients_per_round, r, seed)
+               for r in range(1, rounds + 1)}
+    datasets = {}
+
+    def data_for_round(round_num):
+        if round_num not in datasets:
+            datasets[round_num] = [d.repeat(epochs) for d in aggregation.federated_data(
+                client_data, sampled[round_num], holdout_fraction=0.0,
+                batch_size=batch_size, seed=seed)]
+        return datasets[round_num]
+
+    histories = {}
+    for sigma in noise_multipliers:
+        process = build_dp_fedavg_process(clip, sigma, clients_per_round,
+                                          client_learning_rate, noise_seed=seed)
+        _, history = training.run_training(process, rounds, data_for_round,
+                                           evaluate=evaluate, progress=progress,
+                                           description=f"noise multiplier {sigma:g}")
+        histories[sigma] = [{**row, "clients": len(sampled[row["round"]])}
+                            for row in history]
+    return histories
+
+
 # --- the train command -----------------------------------------------------------------
 
 OPTIONS = {

@@ -62,16 +62,18 @@ def evaluation_dataset(split: str, data_arg=None, invert: bool = True):
 
 def run_experiment(algorithm: str, config: TrainConfig | None = None, data_arg=None,
                    eval_split: str | None = None, progress: bool = True,
-                   log=sys.stderr) -> dict:
+                   log="stderr") -> dict:
     """Train `algorithm` (a name from `algorithms.available()`) with `config`.
 
     `data_arg` is what `load_emnist(data=...)` takes ("auto", "emnist", "offline", a
     directory; None: $COURSE_DATA). `eval_split` names the split of that SQLite file the
     final model is evaluated on centrally (default: the digits test split). `progress`
-    shows a progress bar (on stderr outside notebooks); `log` gets one "Data: ..." line.
+    shows a progress bar (on stderr outside notebooks); `log` (a file, default
+    sys.stderr; None: silent) gets one "Data: ..." line.
 
     Returns {"algorithm", "config", "rounds": [{"round", "seconds", "train_loss",
-    "train_accuracy"}, ...], "final": {"split", "loss", "accuracy"}}. Raises ValueError
+    "train_accuracy"}, ...], "final": {"split", "loss", "accuracy"}}, plus what the
+    algorithm's `report` adds (dp-fedavg: "privacy"). Raises ValueError
     for an unknown algorithm, `data.DataError` for unusable data or an unknown split,
     `ExperimentError` for impossible settings.
     """
@@ -98,13 +100,18 @@ def run_experiment(algorithm: str, config: TrainConfig | None = None, data_arg=N
     if eval_split not in splits:
         raise data.DataError(f"No split {eval_split!r} in {source.sqlite_path}; it has: "
                              f"{', '.join(sorted(splits))}.")
+    if log == "stderr":  # looked up now: sys.stderr may have been replaced since import
+        log = sys.stderr
     if log is not None:
         print(f"Data: {source.description} ({source.sqlite_path}).", file=log, flush=True)
     data_arg = str(source.directory) if source.mode != "emnist" else "emnist"
 
     train, _ = data.load_emnist(data=data_arg, verbose=False)
     data_for_round = federated_data_for_round(train, config, entry.client_sampling)
-    process = entry.build(config)
+    try:
+        process = entry.build(config)
+    except ValueError as error:  # a bad option value: say it, no traceback
+        raise ExperimentError(str(error)) from None
     state, history = training.run_training(process, config.rounds, data_for_round,
                                            progress=progress, description=algorithm)
 
