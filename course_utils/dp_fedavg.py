@@ -106,49 +106,49 @@ def clip_by_global_norm(update, clip: float):
     return clipped
 
 
-def noise_and_average(total, round_num, clip: float, noise_multiplier: float,
+def noise_and_average(total, round_num, noise_multiplier, clip: float,
                       clients_per_round: float, noise_seed: int = 0):
     """TensorFlow, on the server: (sum + N(0, (sigma clip)^2)) / clients_per_round.
 
     The noise of tensor i in round r is `tf.random.stateless_normal` seeded with
-    (noise_seed, r, i): repeatable, different every round and every tensor."""
-    stddev = noise_multiplier * clip
+    (noise_seed, 1000 r + i): repeatable, different every round and every tensor."""
+    stddev = tf.cast(noise_multiplier, tf.float32) * clip
     averaged = []
     for index, tensor in enumerate(total):
         seed = tf.stack([tf.constant(noise_seed, tf.int64),
                          tf.cast(round_num, tf.int64) * 1000 + index])
-        noise = tf.random.stateless_normal(tf.shape(tensor), seed, stddev=stddev,
-                                           dtype=tensor.dtype)
-        averaged.append((tensor + noise) / clients_per_round)
+        noise = tf.random.stateless_normal(tf.shape(tensor), seed, dtype=tensor.dtype)
+        averaged.append((tensor + stddev * noise) / clients_per_round)
     return averaged
 
 
-def build_dp_mean(update_type, clip: float, noise_multiplier: float,
-                  clients_per_round: float, noise_seed: int = 0):
+def build_dp_mean(update_type, clip: float, clients_per_round: float, noise_seed: int = 0):
     """Steps 2-3 as a federated computation on client updates of `update_type`:
 
-        ({update}@CLIENTS, int32@SERVER -> update@SERVER)
+        ({update}@CLIENTS, int32@SERVER, float32@SERVER -> update@SERVER)
 
-    (the int32 is the round number that seeds the noise)."""
+    The int32 is the round number (it seeds the noise), the float32 the noise
+    multiplier sigma (so one computation serves every noise level)."""
     import tensorflow_federated as tff
 
-    _check_dp_parameters(clip, noise_multiplier, clients_per_round)
+    _check_dp_parameters(clip, 0.0, clients_per_round)
 
     @tff.tensorflow.computation(update_type)
     def clip_fn(update):
         return clip_by_global_norm(update, clip)
 
-    @tff.tensorflow.computation(update_type, np.int32)
-    def noise_fn(total, round_num):
-        return noise_and_average(total, round_num, clip, noise_multiplier,
+    @tff.tensorflow.computation(update_type, np.int32, np.float32)
+    def noise_fn(total, round_num, noise_multiplier):
+        return noise_and_average(total, round_num, noise_multiplier, clip,
                                  clients_per_round, noise_seed)
 
     @tff.federated_computation(tff.FederatedType(update_type, tff.CLIENTS),
-                               tff.FederatedType(np.int32, tff.SERVER))
-    def dp_mean(client_updates, round_num):
-        clipped = tff.federated_map(clip_fn, client_updates)     # on each client
-        total = tff.federated_sum(clipped)                        # the server sees a sum
-        return tff.federated_map(noise_fn, (total, round_num))    # noise once, fixed m
+                               tff.FederatedType(np.int32, tff.SERVER),
+                               tff.FederatedType(np.float32, tff.SERVER))
+    def dp_mean(client_updates, round_num, noise_multiplier):
+        clipped = tff.federated_map(clip_fn, client_updates)   # on each client
+        total = tff.federated_sum(clipped)                      # the server sees a sum
+        return tff.federated_map(noise_fn, (total, round_num, noise_multiplier))
 
     return dp_mean
 
@@ -170,12 +170,15 @@ def build_dp_fedavg_process(clip: float = DEFAULT_CLIP,
                             model_fn=models.create_keras_model, element_spec=None):
     """DP-FedAvg (the module docstring) as a `fedavg_variants.VariantProcess`:
 
-        initialize: ( -> <weights=<kernel,bias>, round=int32>@SERVER)
+        initialize: ( -> <weights=<kernel,bias>,round=int32,noise_multiplier=float32>@SERVER)
         next:       (<state@SERVER, {<x, y>*}@CLIENTS> -> <state@SERVER, metrics@SERVER>)
 
-    `clients_per_round` is the FIXED denominator: the expected number of clients per
-    round of the Poisson sampling that the privacy account assumes. The metrics (the
-    clients' training loss and accuracy) are a diagnostic and are NOT private.
+    Like TFF's DP aggregators, the server state carries the noise multiplier
+    (`initial_state(process, sigma)` starts a run with another one, on the same
+    computations). `clients_per_round` is the FIXED denominator: the expected number
+    of clients per round of the Poisson sampling that the privacy account assumes.
+    The metrics (the clients' training loss and accuracy) are a diagnostic and are
+    NOT private.
     """
     import tensorflow_federated as tff
 
@@ -183,14 +186,14 @@ def build_dp_fedavg_process(clip: float = DEFAULT_CLIP,
 
     _check_dp_parameters(clip, noise_multiplier, clients_per_round)
     weights_type, data_type = fedavg.federated_types(model_fn, element_spec)
-    dp_mean = build_dp_mean(weights_type, clip, noise_multiplier, clients_per_round,
-                            noise_seed)
+    dp_mean = build_dp_mean(weights_type, clip, clients_per_round, noise_seed)
 
     @tff.tensorflow.computation
     def initial_state():
         return collections.OrderedDict(
             weights=[tf.identity(v) for v in model_fn().trainable_variables],
-            round=tf.constant(0, tf.int32))
+            round=tf.constant(0, tf.int32),
+            noise_multiplier=tf.constant(noise_multiplier, tf.float32))
 
     state_type = initial_state.type_signature.result
 
@@ -205,7 +208,8 @@ def build_dp_fedavg_process(clip: float = DEFAULT_CLIP,
     def server_update_fn(state, mean_update):
         weights = [w + server_learning_rate * u
                    for w, u in zip(state["weights"], mean_update)]
-        return collections.OrderedDict(weights=weights, round=state["round"] + 1)
+        return collections.OrderedDict(weights=weights, round=state["round"] + 1,
+                                       noise_multiplier=state["noise_multiplier"])
 
     @tff.tensorflow.computation(state_type)
     def next_round(state):
@@ -221,7 +225,8 @@ def build_dp_fedavg_process(clip: float = DEFAULT_CLIP,
         weights_at_clients = tff.federated_broadcast(state.weights)
         updates, client_metrics, num_examples = tff.federated_map(
             client_update_fn, (federated_dataset, weights_at_clients))
-        mean_update = dp_mean(updates, tff.federated_map(next_round, state))
+        mean_update = dp_mean(updates, tff.federated_map(next_round, state),
+                              state.noise_multiplier)
         new_state = tff.federated_map(server_update_fn, (state, mean_update))
         return new_state, tff.federated_mean(client_metrics, weight=num_examples)
 
@@ -230,6 +235,14 @@ def build_dp_fedavg_process(clip: float = DEFAULT_CLIP,
                              weights_of=lambda state: state["weights"])
     fedavg._restore_eager_keras(model_fn)
     return process
+
+
+def initial_state(process, noise_multiplier: float):
+    """`process.initialize()` with another noise multiplier in the server state."""
+    _check_dp_parameters(1.0, noise_multiplier, 1)
+    state = process.initialize()
+    state["noise_multiplier"] = np.float32(noise_multiplier)
+    return state
 
 
 # --- experiments -----------------------------------------------------------------------
@@ -258,10 +271,11 @@ def sweep_noise(noise_multipliers, client_data, client_ids, *, rounds: int,
         return datasets[round_num]
 
     histories = {}
+    process = build_dp_fedavg_process(clip, 0.0, clients_per_round, client_learning_rate,
+                                      noise_seed=seed)  # one process: sigma is in its state
     for sigma in noise_multipliers:
-        process = build_dp_fedavg_process(clip, sigma, clients_per_round,
-                                          client_learning_rate, noise_seed=seed)
         _, history = training.run_training(process, rounds, data_for_round,
+                                           state=initial_state(process, sigma),
                                            evaluate=evaluate, progress=progress,
                                            description=f"noise multiplier {sigma:g}")
         histories[sigma] = [{**row, "clients": len(sampled[row["round"]])}
@@ -358,15 +372,22 @@ def run_tff_aggregator(factory, client_updates):
     return [np.asarray(r, np.float64) for r in output.result], output
 
 
+_DP_MEANS: dict = {}  # built computations, so repeated calls do not rebuild them
+
+
 def run_dp_mean(client_updates, clip: float, noise_multiplier: float,
                 clients_per_round: float, round_num: int = 1, noise_seed: int = 0):
-    """`build_dp_mean` (this module's TFF aggregation) on `client_updates`."""
+    """`build_dp_mean` (this module's TFF aggregation) on `client_updates`. The
+    computation is built once per shapes, clip, denominator and seed, then reused."""
     import tensorflow_federated as tff
 
-    update_type = tff.types.tensorflow_to_type(
-        [tf.TensorSpec(np.shape(t), tf.float32) for t in client_updates[0]])
-    dp_mean = build_dp_mean(update_type, clip, noise_multiplier, clients_per_round,
-                            noise_seed)
-    result = dp_mean([[np.asarray(t, np.float32) for t in u] for u in client_updates],
-                     np.int32(round_num))
+    _check_dp_parameters(clip, noise_multiplier, clients_per_round)
+    shapes = tuple(tuple(np.shape(t)) for t in client_updates[0])
+    key = (shapes, float(clip), float(clients_per_round), int(noise_seed))
+    if key not in _DP_MEANS:
+        update_type = tff.types.tensorflow_to_type(
+            [tf.TensorSpec(shape, tf.float32) for shape in shapes])
+        _DP_MEANS[key] = build_dp_mean(update_type, clip, clients_per_round, noise_seed)
+    result = _DP_MEANS[key]([[np.asarray(t, np.float32) for t in u] for u in client_updates],
+                            np.int32(round_num), np.float32(noise_multiplier))
     return [np.asarray(r, np.float64) for r in result]

@@ -18,7 +18,8 @@ What runs here, and what does not:
   does the same but starts a worker of its own, which can outlive its process.)
 
 Secure sums add integers, so floats are quantized first (`quantize` / `dequantize_sum`):
-clip to [-value_range, value_range], map linearly to integers in [0, 2^bits - 1],
+clip to [-value_range, value_range], map linearly to the integers 0 .. 2^bits - 2 (an
+odd number of levels, so that 0.0 is one of them: updates are full of exact zeros),
 round; the server decodes the integer sum. The error per client and coordinate is at
 most half a quantization step, `step(value_range, bits) / 2`.
 """
@@ -35,19 +36,20 @@ MAX_SUM_BITS = 31  # the simulated sum is an int32 (TFF's own secure sums go up 
 # --- quantization ----------------------------------------------------------------------
 
 def step(value_range: float, bits: int) -> float:
-    """The quantization step: the width of [-value_range, value_range] / (2^bits - 1)."""
-    return 2.0 * value_range / (2 ** bits - 1)
+    """The quantization step: the width of [-value_range, value_range] / (2^bits - 2),
+    so that the levels 0 .. 2^bits - 2 include 0.0 (level 2^(bits-1) - 1)."""
+    return 2.0 * value_range / (2 ** bits - 2)
 
 
 def _check(value_range, bits):
     if not value_range > 0:
         raise ValueError(f"value_range must be positive, got {value_range}.")
-    if not 1 <= bits <= MAX_SUM_BITS - 1:
-        raise ValueError(f"bits must be between 1 and {MAX_SUM_BITS - 1}, got {bits}.")
+    if not 2 <= bits <= MAX_SUM_BITS - 1:
+        raise ValueError(f"bits must be between 2 and {MAX_SUM_BITS - 1}, got {bits}.")
 
 
 def quantize(values, value_range: float, bits: int) -> np.ndarray:
-    """Floats -> int32 in [0, 2^bits - 1]: clip to +-value_range, shift, scale, round."""
+    """Floats -> int32 in [0, 2^bits - 2]: clip to +-value_range, shift, scale, round."""
     _check(value_range, bits)
     clipped = np.clip(np.asarray(values, np.float64), -value_range, value_range)
     return np.round((clipped + value_range) / step(value_range, bits)).astype(np.int32)

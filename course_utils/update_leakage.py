@@ -48,13 +48,15 @@ def examples_dataset(x, labels, epochs: int = 1, batch_size: int | None = None):
     return dataset.batch(batch_size or len(labels)).repeat(epochs)
 
 
-def client_update(dataset, weights=None, learning_rate: float = 0.1):
+def client_update(dataset, weights=None, learning_rate: float = 0.1, model=None):
     """The update (new weights - `weights`) a client sends after training on
     `dataset` with the course's hand-built `fedavg.client_update` (plain SGD).
-    `weights` default: the course model's zero initial weights."""
+    `weights` default: the course model's zero initial weights. Pass the same `model`
+    (`models.create_keras_model()`) to many calls: the tf.function is traced once per
+    model, which takes longer than the training."""
     from course_utils import fedavg
 
-    model = models.create_keras_model()
+    model = model or models.create_keras_model()
     if weights is None:
         weights = [np.zeros(v.shape, np.float32) for v in model.trainable_variables]
     new_weights, _ = fedavg.client_update(model, dataset, weights, learning_rate)

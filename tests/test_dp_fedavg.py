@@ -163,3 +163,22 @@ def test_poisson_sampling_varies_around_the_expected_count():
     assert 19 < np.mean(counts) < 21 and len(set(counts)) > 5
     with pytest.raises(ValueError, match="expected_clients"):
         data.poisson_sample_clients(ids, 0, 1)
+
+
+def test_one_process_serves_every_noise_level():
+    """The noise multiplier is in the server state: a process built with sigma=0 and
+    started with sigma=1 computes what a process built with sigma=1 computes."""
+    clients = tiny_clients(n=2)
+    built_quiet = dp_fedavg.build_dp_fedavg_process(clip=0.1, noise_multiplier=0.0,
+                                                    clients_per_round=2)
+    built_noisy = dp_fedavg.build_dp_fedavg_process(clip=0.1, noise_multiplier=1.0,
+                                                    clients_per_round=2)
+    state = dp_fedavg.initial_state(built_quiet, 1.0)
+    assert float(state["noise_multiplier"]) == 1.0
+    switched, _ = built_quiet.next(state, clients)
+    noisy, _ = built_noisy.next(built_noisy.initialize(), clients)
+    quiet, _ = built_quiet.next(built_quiet.initialize(), clients)
+    assert fedavg.max_weight_difference(switched["weights"], noisy["weights"]) < 1e-6
+    assert fedavg.max_weight_difference(switched["weights"], quiet["weights"]) > 0.01
+    with pytest.raises(ValueError, match="noise_multiplier"):
+        dp_fedavg.initial_state(built_quiet, -1.0)
