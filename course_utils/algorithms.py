@@ -40,7 +40,8 @@ class Algorithm:
     # The --extra keys it accepts (others are refused); None: not checked.
     options: tuple[str, ...] | None = None
     # "uniform": exactly clients_per_round clients a round; "poisson": each client
-    # independently with probability clients_per_round / number of clients.
+    # independently with probability clients_per_round / number of clients, rounds
+    # padded with empty clients (experiment.federated_data_for_round).
     client_sampling: str = "uniform"
     # report(config, num_clients) -> extra entries of the JSON result (e.g. "privacy").
     report: Callable[[TrainConfig, int], dict] | None = None

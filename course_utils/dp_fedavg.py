@@ -261,14 +261,17 @@ def sweep_noise(noise_multipliers, client_data, client_ids, *, rounds: int,
 
     sampled = {r: data.poisson_sample_clients(client_ids, clients_per_round, r, seed)
                for r in range(1, rounds + 1)}
-    datasets = {}
+    padded_size = max(len(ids) for ids in sampled.values())
+
+    def datasets_of(ids):
+        return [d.repeat(epochs) for d in aggregation.federated_data(
+            client_data, ids, holdout_fraction=0.0, batch_size=batch_size, seed=seed)]
+
+    template = datasets_of(list(client_data.client_ids)[:1])[0]
 
     def data_for_round(round_num):
-        if round_num not in datasets:
-            datasets[round_num] = [d.repeat(epochs) for d in aggregation.federated_data(
-                client_data, sampled[round_num], holdout_fraction=0.0,
-                batch_size=batch_size, seed=seed)]
-        return datasets[round_num]
+        return data.pad_with_empty_clients(datasets_of(sampled[round_num]), padded_size,
+                                           template)
 
     histories = {}
     process = build_dp_fedavg_process(clip, 0.0, clients_per_round, client_learning_rate,

@@ -31,28 +31,38 @@ def federated_data_for_round(client_data, config: TrainConfig, sampling: str = "
     (`data.sample_clients`, seeded by `config.seed` and the round number), or the same
     first clients every round with `config.fixed_clients` (as the original tutorial);
     with `sampling="poisson"` each client joins with probability clients_per_round / N
-    (`data.poisson_sample_clients`). Each preprocessed with the config's epochs, batch
-    size and pixel inversion.
+    (`data.poisson_sample_clients`), and every round is padded with empty clients to
+    the largest round's number (the process must count an empty client as absent, as
+    dp-fedavg does). Each preprocessed with the config's epochs, batch size and pixel
+    inversion.
     """
     ids = list(client_data.client_ids)
     if not 0 < config.clients_per_round <= len(ids):
         raise ExperimentError(f"--clients-per-round must be between 1 and {len(ids)} (the "
                               f"number of clients), got {config.clients_per_round}.")
 
-    def data_for_round(round_num: int) -> list:
+    def clients_of(round_num: int) -> list:
         if config.fixed_clients:
-            clients = data.fixed_clients(ids, config.clients_per_round)
-        elif sampling == "poisson":
-            clients = data.poisson_sample_clients(ids, config.clients_per_round,
-                                                  round_num, config.seed)
-        else:
-            clients = data.sample_clients(ids, config.clients_per_round, round_num,
-                                          config.seed)
+            return data.fixed_clients(ids, config.clients_per_round)
+        if sampling == "poisson":
+            return data.poisson_sample_clients(ids, config.clients_per_round, round_num,
+                                               config.seed)
+        return data.sample_clients(ids, config.clients_per_round, round_num, config.seed)
+
+    def datasets_of(clients: list) -> list:
         return data.make_federated_data(
             client_data, clients, epochs=config.epochs, batch_size=config.batch_size,
             seed=config.seed, invert=config.invert)
 
-    return data_for_round
+    if sampling != "poisson" or config.fixed_clients:
+        return lambda round_num: datasets_of(clients_of(round_num))
+
+    # Poisson sampling: the number of clients varies; pad every round with empty
+    # clients to the largest round (see data.pad_with_empty_clients).
+    largest = max(len(clients_of(r)) for r in range(1, config.rounds + 1))
+    template = datasets_of(ids[:1])[0]
+    return lambda round_num: data.pad_with_empty_clients(
+        datasets_of(clients_of(round_num)), largest, template)
 
 
 def evaluation_dataset(split: str, data_arg=None, invert: bool = True):

@@ -182,3 +182,17 @@ def test_one_process_serves_every_noise_level():
     assert fedavg.max_weight_difference(switched["weights"], quiet["weights"]) > 0.01
     with pytest.raises(ValueError, match="noise_multiplier"):
         dp_fedavg.initial_state(built_quiet, -1.0)
+
+
+def test_padding_with_empty_clients_changes_nothing():
+    clients = tiny_clients(n=2)
+    process = dp_fedavg.build_dp_fedavg_process(clip=0.1, noise_multiplier=0.5,
+                                                clients_per_round=3)
+    plain, plain_metrics = process.next(process.initialize(), clients)
+    padded_clients = data.pad_with_empty_clients(clients, 5)
+    assert len(padded_clients) == 5
+    padded, padded_metrics = process.next(process.initialize(), padded_clients)
+    assert fedavg.max_weight_difference(plain["weights"], padded["weights"]) < 1e-7
+    assert padded_metrics["loss"] == pytest.approx(plain_metrics["loss"], rel=1e-6)
+    with pytest.raises(ValueError, match="template"):
+        data.pad_with_empty_clients([], 3)
