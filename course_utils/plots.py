@@ -401,16 +401,22 @@ def plot_accuracy_vs_epsilon(runs: Sequence[Mapping], baseline: float | None = N
     order = np.argsort(eps)
     ax.plot(eps[order], acc[order], marker="o", color="tab:blue", label="DP-FedAvg")
     for e, a, run in zip(eps, acc, runs):
-        ax.annotate(run["label"], (e, a), textcoords="offset points", xytext=(4, -12),
-                    fontsize=8)
+        ax.annotate(run["label"], (e, a), textcoords="offset points", xytext=(0, -14),
+                    ha="center", fontsize=8)
     if baseline is not None:
         ax.axhline(baseline, color="gray", linestyle="--",
                    label=f"no noise (epsilon = inf): {baseline:.3f}")
     ax.set_xscale("log")
+    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlim(eps.min() / 1.6, eps.max() * 1.6)
+    top = max([baseline or 0.0, *acc])
+    ax.set_ylim(0.0, min(1.0, top + 0.12))
     ax.set_xlabel(xlabel)
     ax.set_ylabel("test accuracy")
     ax.set_title(title)
-    ax.grid(alpha=0.3, which="both")
+    ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     return fig

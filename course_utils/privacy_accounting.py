@@ -165,17 +165,22 @@ def privacy_report(noise_multiplier: float, clip: float, clients_per_round: floa
 
 
 def epsilon_at_scale(noise_multiplier: float, clients_per_round: float, rounds: int,
-                     populations, accountant: str = DEFAULT_ACCOUNTANT) -> list[dict]:
+                     populations, accountant: str = DEFAULT_ACCOUNTANT,
+                     delta: float | None = None) -> list[dict]:
     """The same training (same noise multiplier, same expected clients per round q*N,
     so the same noise on the averaged update) on larger populations: one row per
-    population N with q, delta (`default_delta(N)`) and epsilon. Computed, not trained.
+    population N with q, delta (`default_delta(N)`, or the one given) and epsilon.
+    Computed, not trained.
     """
     rows = []
     for num_clients in populations:
         q = sampling_rate(clients_per_round, num_clients)
-        delta = default_delta(num_clients)
-        rows.append({"num_clients": num_clients, "q": q, "delta": delta,
-                     "epsilon": epsilon(noise_multiplier, q, rounds, delta, accountant)})
+        row_delta = default_delta(num_clients) if delta is None else delta
+        if row_delta >= 1 / num_clients:
+            raise ValueError(f"delta={row_delta:g} is not below 1/{num_clients}: no "
+                             "guarantee at all for that population.")
+        rows.append({"num_clients": num_clients, "q": q, "delta": row_delta,
+                     "epsilon": epsilon(noise_multiplier, q, rounds, row_delta, accountant)})
     return rows
 
 

@@ -66,6 +66,10 @@ def test_same_noise_and_clients_per_round_on_larger_populations():
     assert [row["q"] for row in rows] == pytest.approx([10 / 383, 10 / 3383, 1e-5])
     epsilons = [row["epsilon"] for row in rows]
     assert epsilons[0] > epsilons[1] > epsilons[2] > 0
+    same_delta = pa.epsilon_at_scale(1.0, 10, 15, [383, 10**6], delta=1e-7)
+    assert [row["delta"] for row in same_delta] == [1e-7, 1e-7]
+    with pytest.raises(ValueError, match="not below 1/1000000"):
+        pa.epsilon_at_scale(1.0, 10, 15, [10**6], delta=1e-5)
 
 
 @pytest.mark.parametrize("kwargs, words", [
