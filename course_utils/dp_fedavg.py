@@ -16,10 +16,12 @@ Clipping bounds what one client can change in the sum (its sensitivity) by `clip
 noise of std sigma x clip hides any one client's contribution; the accountant in
 `course_utils.privacy_accounting` turns (sigma, q, rounds) into (epsilon, delta).
 
-The state is OrderedDict(weights=[kernel, bias], round=int32): the round number seeds
-the noise (`tf.random.stateless_normal` with [noise_seed, round, tensor]), so a run is
-repeatable. That is a simulation's convenience: a real server draws its noise from a
-secure random source nobody can replay.
+The state is OrderedDict(weights=[kernel, bias], round=int32, noise_multiplier=float32).
+The round number seeds the noise (`tf.random.stateless_normal` with noise_seed, round
+and tensor), so a run is repeatable: a simulation's convenience; a real server draws
+its noise from a secure random source nobody can replay. The noise multiplier is in the
+state (as in TFF's DP aggregators) so that one process, built and compiled once, runs
+every noise level (`initial_state`, `sweep_noise`).
 
 Also here:
 - NumPy references: `clip_update`, `dp_mean_update` (notebook 10's exercise), and
@@ -254,7 +256,8 @@ def sweep_noise(noise_multipliers, client_data, client_ids, *, rounds: int,
     """Train DP-FedAvg once per noise multiplier, on equal terms: in round r the same
     Poisson-sampled clients (`data.poisson_sample_clients(ids, clients_per_round, r,
     seed)`) with the same shuffled data (`aggregation.federated_data`, `epochs` passes)
-    for every noise level; the noise itself is seeded by `seed`. Returns
+    for every noise level; the noise itself is seeded by `seed`. Rounds are padded
+    with empty clients to the largest round (`data.pad_with_empty_clients`). Returns
     {noise multiplier: history of `training.run_training`}, each row with the number
     of clients that took part ("clients")."""
     from course_utils import aggregation, data, training
@@ -284,6 +287,14 @@ def sweep_noise(noise_multipliers, client_data, client_ids, *, rounds: int,
         histories[sigma] = [{**row, "clients": len(sampled[row["round"]])}
                             for row in history]
     return histories
+
+
+def noise_to_signal(noise_multiplier: float, clients_per_round: float,
+                    num_parameters: int) -> float:
+    """Expected norm of the noise in the averaged update, in units of the clip:
+    sigma x sqrt(num_parameters) / clients_per_round (each clipped update has norm
+    at most 1 in these units)."""
+    return noise_multiplier * math.sqrt(num_parameters) / clients_per_round
 
 
 # --- the train command -----------------------------------------------------------------
@@ -348,14 +359,6 @@ def _dp_fedavg(config: TrainConfig):
     return build_dp_fedavg_process(
         options["clip"], options["noise_multiplier"], config.clients_per_round,
         config.client_learning_rate, config.server_learning_rate, noise_seed=config.seed)
-
-
-def noise_to_signal(noise_multiplier: float, clients_per_round: float,
-                    num_parameters: int) -> float:
-    """Expected norm of the noise in the averaged update, in units of the clip:
-    sigma x sqrt(num_parameters) / clients_per_round (each clipped update has norm
-    at most 1 in these units)."""
-    return noise_multiplier * math.sqrt(num_parameters) / clients_per_round
 
 
 # --- TFF's own DP aggregators, for comparison ------------------------------------------

@@ -196,3 +196,10 @@ def test_padding_with_empty_clients_changes_nothing():
     assert padded_metrics["loss"] == pytest.approx(plain_metrics["loss"], rel=1e-6)
     with pytest.raises(ValueError, match="template"):
         data.pad_with_empty_clients([], 3)
+
+
+def test_noise_to_signal_is_the_noise_norm_on_the_average_in_clips():
+    zero_updates = [[np.zeros((784, 10)), np.zeros(10)]] * 2
+    result = dp_fedavg.run_dp_mean(zero_updates, CLIP, 1.0, 10)
+    measured = dp_fedavg.global_norm(result) / CLIP
+    assert measured == pytest.approx(dp_fedavg.noise_to_signal(1.0, 10, 7850), rel=0.03)
