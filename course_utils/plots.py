@@ -329,3 +329,104 @@ def plot_training_curves(histories, metrics: Sequence[str] = ("loss", "accuracy"
                ncol=2 if len(handles) > 3 else len(handles), fontsize=8, frameon=False)
     fig.suptitle(title)
     return fig
+
+
+# --- privacy (notebook 10) ---------------------------------------------------------
+
+def _image_axis(ax, image, title: str, symmetric: bool = False) -> None:
+    image = np.asarray(image, dtype=float).reshape(28, 28)
+    if symmetric:  # signed values (an update): white = 0, red > 0, blue < 0
+        limit = float(np.nanmax(np.abs(image))) or 1.0
+        ax.imshow(image, cmap="bwr", vmin=-limit, vmax=limit)
+    else:
+        ax.imshow(image, cmap=IMAGE_CMAP)
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def plot_image_row(images: Mapping[str, np.ndarray], title: str = "",
+                   symmetric: Sequence[str] = ()) -> Figure:
+    """Images side by side, each titled with its key (e.g. an original digit and what
+    was reconstructed from an update). Keys in `symmetric` are drawn with a signed
+    colour map (0 = white)."""
+    images = dict(images)
+    _check_not_empty(images, "images")
+    fig = Figure(figsize=(1.9 * len(images), 2.4))
+    axes = np.atleast_1d(fig.subplots(1, len(images)))
+    for ax, (name, image) in zip(axes, images.items()):
+        _image_axis(ax, image, name, symmetric=name in symmetric)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_image_grid(rows: Mapping[str, Sequence[np.ndarray]], column_titles=None,
+                    title: str = "", symmetric: Sequence[str] = ()) -> Figure:
+    """A grid: one row of images per key of `rows` (labelled with the key on the
+    left), e.g. a client's average digit 0-9 and the 10 columns of its update. Rows
+    named in `symmetric` use a signed colour map; an all-NaN image is left blank."""
+    rows = dict(rows)
+    _check_not_empty(rows, "rows")
+    columns = max(len(images) for images in rows.values())
+    fig = Figure(figsize=(0.95 * columns + 1.6, 1.05 * len(rows) + 0.6))
+    axes = np.asarray(fig.subplots(len(rows), columns, squeeze=False))
+    for r, (name, images) in enumerate(rows.items()):
+        for c in range(columns):
+            ax = axes[r, c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c < len(images) and not np.all(np.isnan(np.asarray(images[c], float))):
+                _image_axis(ax, images[c], "", symmetric=name in symmetric)
+            else:
+                ax.set_facecolor("#f4f4f4")
+            if r == 0 and column_titles is not None:
+                ax.set_title(str(column_titles[c]), fontsize=9)
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy_vs_epsilon(runs: Sequence[Mapping], baseline: float | None = None,
+                             title: str = "Accuracy against privacy",
+                             xlabel: str = "epsilon (smaller = more private)") -> Figure:
+    """Final accuracy against epsilon, one point per run.
+
+    `runs`: dicts with "epsilon" (finite), "accuracy" and "label" (e.g. "sigma=1.0").
+    `baseline`: the accuracy without noise (epsilon infinite, no privacy), drawn as a
+    dashed line rather than a point, since it has no finite epsilon.
+    """
+    runs = list(runs)
+    _check_not_empty(runs, "runs")
+    fig = Figure(figsize=(6.2, 3.6))
+    ax = fig.subplots()
+    eps = np.asarray([run["epsilon"] for run in runs], float)
+    if not np.all(np.isfinite(eps)):
+        raise ValueError("every plotted run needs a finite epsilon; pass the run "
+                         "without noise as `baseline`")
+    acc = np.asarray([run["accuracy"] for run in runs], float)
+    order = np.argsort(eps)
+    ax.plot(eps[order], acc[order], marker="o", color="tab:blue", label="DP-FedAvg")
+    for e, a, run in zip(eps, acc, runs):
+        ax.annotate(run["label"], (e, a), textcoords="offset points", xytext=(0, -14),
+                    ha="center", fontsize=8)
+    if baseline is not None:
+        ax.axhline(baseline, color="gray", linestyle="--",
+                   label=f"no noise (epsilon = inf): {baseline:.3f}")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlim(eps.min() / 1.6, eps.max() * 1.6)
+    top = max([baseline or 0.0, *acc])
+    ax.set_ylim(0.0, min(1.0, top + 0.12))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig

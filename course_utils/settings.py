@@ -32,3 +32,6 @@ COURSE = CourseSettings()
 # Defaults of notebook 06's variants (and of their --extra options).
 CLIP_NORM = 1.0
 LR_DECAY = 0.9
+# Defaults of notebook 10's DP-FedAvg (and of dp-fedavg's --extra options).
+DP_CLIP = 1.0
+DP_NOISE_MULTIPLIER = 1.0

@@ -142,6 +142,20 @@ SYLLABUS: tuple[Lesson, ...] = (
          "distributed runtime",
          "what changes when a simulation scales out, and what does not"),
         ("05",), "Notebook 05.", 25),
+    Lesson(
+        "10", "10_privacy.ipynb", "Privacy",
+        "what an update leaks, DP-FedAvg by hand with a real privacy account "
+        "(dp_accounting), secure aggregation",
+        ("reconstruct a client's digit from its model update, and see what still leaks "
+         "with more examples and epochs",
+         "build DP-FedAvg by hand (clip each update, add noise once, a fixed "
+         "denominator) and check it against TFF's DP aggregators",
+         "compute epsilon with `dp_accounting`, and see accuracy against privacy on the "
+         "real writers",
+         "simulate secure aggregation with `tff.federated_secure_sum_bitwidth`: what it "
+         "protects and what it does not",
+         "write DP-FedAvg's clip-and-noise aggregation yourself, with a checker"),
+        ("05", "07"), "Notebooks 05 and 07.", 50, has_solution=True),
 )
 
 BY_FILE = {lesson.file: lesson for lesson in SYLLABUS}

@@ -12,7 +12,9 @@ import importlib
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from course_utils.settings import CLIP_NORM, LR_DECAY, CourseSettings
+from course_utils.settings import (
+    CLIP_NORM, DP_CLIP, DP_NOISE_MULTIPLIER, LR_DECAY, CourseSettings,
+)
 
 
 class OptionError(ValueError):
@@ -28,7 +30,9 @@ class Option:
     valid: Callable[[float], bool] = lambda value: True
     valid_text: str = ""  # what `valid` accepts, for the error message
 
-    def parse(self, text) -> float:
+    def parse(self, text):
+        if text is None:  # an option whose default is "decided by the algorithm"
+            return None
         try:
             value = self.kind(text)
         except (TypeError, ValueError):
@@ -47,6 +51,13 @@ class Algorithm:
     description: str
     builder: str  # "module:function", called as function(settings)
     options: tuple[Option, ...] = ()
+    # "uniform": exactly clients_per_round clients a round; "poisson": each client
+    # independently with probability clients_per_round / number of clients
+    # (course_utils.cli.experiment.federated_data_for_round).
+    client_sampling: str = "uniform"
+    # "module:function", called as function(settings, num_clients) -> extra entries of
+    # the JSON result (dp-fedavg: "privacy").
+    report: str | None = None
 
     def parse_options(self, extra: dict) -> dict:
         """`extra` (strings from the command line, or values) with every option typed and
@@ -62,13 +73,28 @@ class Algorithm:
 
     def build(self, settings: CourseSettings):
         """The iterative process, with `settings.extra` parsed into typed options."""
-        settings = replace(settings, extra=self.parse_options(settings.extra))
-        module, function = self.builder.split(":")
-        return getattr(importlib.import_module(module), function)(settings)
+        return _call(self.builder, self._parsed(settings))
+
+    def run_report(self, settings: CourseSettings, num_clients: int) -> dict:
+        return _call(self.report, self._parsed(settings), num_clients) if self.report else {}
+
+    def _parsed(self, settings: CourseSettings) -> CourseSettings:
+        return replace(settings, extra=self.parse_options(settings.extra))
 
     def help_line(self) -> str:
-        options = "; ".join(f"{o.name} (default {o.default}): {o.help}" for o in self.options)
+        options = "; ".join(f"{o.name}" + (f" (default {o.default})" if o.default is not None
+                                            else "") + f": {o.help}" for o in self.options)
         return self.description + (f" [--extra {options}]" if options else "")
+
+
+def _call(target: str, *args):
+    module, function = target.split(":")
+    return getattr(importlib.import_module(module), function)(*args)
+
+
+def _one_of(*choices: str) -> dict:
+    return dict(kind=str, valid=lambda value: value in choices,
+                valid_text=f"one of {', '.join(choices)}")
 
 
 _POSITIVE = dict(valid=lambda value: value > 0, valid_text="greater than 0")
@@ -97,6 +123,21 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
       for name, method in (("agg-simple", "simple"), ("agg-weighted", "weighted"),
                            ("agg-quality", "quality"), ("agg-hybrid", "hybrid"),
                            ("fedsgd", "fedsgd"))),
+    Algorithm("dp-fedavg", "DP-FedAvg built by hand: each client's whole update clipped "
+              "to norm clip, Gaussian noise noise_multiplier x clip on the sum, fixed "
+              "denominator, Poisson-sampled clients, (epsilon, delta) reported "
+              "(course_utils.dp_fedavg, notebook 10)", f"{_BUILDERS}:dp_fedavg",
+              (Option("clip", DP_CLIP, "the L2 norm bound of each client's whole update",
+                      **_POSITIVE),
+               Option("noise_multiplier", DP_NOISE_MULTIPLIER,
+                      "noise std / clip (0 = no noise, no privacy)",
+                      valid=lambda value: value >= 0, valid_text="0 or more"),
+               Option("delta", None, "delta of the privacy report (default: the largest "
+                      "power of ten <= 1 / (10 x number of clients))",
+                      valid=lambda value: 0 < value < 1, valid_text="in (0, 1)"),
+               Option("accountant", "rdp", "rdp (as TFF's tutorial) or pld",
+                      **_one_of("rdp", "pld"))),
+              client_sampling="poisson", report="course_utils.dp_fedavg:privacy_of_run"),
 )}
 
 

@@ -69,3 +69,9 @@ def aggregation_hybrid(settings):
 
 def aggregation_fedsgd(settings):
     return _aggregation("fedsgd", settings)
+
+
+def dp_fedavg(settings: CourseSettings):
+    from course_utils import dp_fedavg
+
+    return dp_fedavg.build_from_settings(settings)

@@ -10,6 +10,7 @@ so a terminal run and a notebook run with the same settings train the same model
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 
 from course_utils import data
@@ -25,30 +26,45 @@ class ExperimentError(ValueError):
     """The run's arguments cannot work (e.g. more clients per round than exist)."""
 
 
-def federated_data_for_round(client_data, config: CourseSettings):
+def federated_data_for_round(client_data, config: CourseSettings, sampling: str = "uniform"):
     """`data_for_round(r)`: the client datasets of round r as the course builds them.
 
     A fresh sample of `config.clients_per_round` clients every round
     (`data.sample_clients`, seeded by `config.seed` and the round number), or the same
     first clients every round with `config.fixed_clients` (as the original tutorial);
-    each preprocessed with the config's epochs, batch size and pixel inversion.
+    with `sampling="poisson"` each client joins with probability clients_per_round / N
+    (`data.poisson_sample_clients`), and every round is padded with empty clients to
+    the largest round's number (the process must count an empty client as absent, as
+    dp-fedavg does). Each preprocessed with the config's epochs, batch size and pixel
+    inversion.
     """
     ids = list(client_data.client_ids)
     if not 0 < config.clients_per_round <= len(ids):
         raise ExperimentError(f"--clients-per-round must be between 1 and {len(ids)} (the "
                               f"number of clients), got {config.clients_per_round}.")
 
-    def data_for_round(round_num: int) -> list:
+    def clients_of(round_num: int) -> list:
         if config.fixed_clients:
-            clients = data.fixed_clients(ids, config.clients_per_round)
-        else:
-            clients = data.sample_clients(ids, config.clients_per_round, round_num,
-                                          config.seed)
+            return data.fixed_clients(ids, config.clients_per_round)
+        if sampling == "poisson":
+            return data.poisson_sample_clients(ids, config.clients_per_round, round_num,
+                                               config.seed)
+        return data.sample_clients(ids, config.clients_per_round, round_num, config.seed)
+
+    def datasets_of(clients: list) -> list:
         return data.make_federated_data(
             client_data, clients, epochs=config.epochs, batch_size=config.batch_size,
             seed=config.seed, invert=config.invert)
 
-    return data_for_round
+    if sampling != "poisson" or config.fixed_clients:
+        return lambda round_num: datasets_of(clients_of(round_num))
+
+    # Poisson sampling: the number of clients varies; pad every round with empty
+    # clients to the largest round (see data.pad_with_empty_clients).
+    largest = max(len(clients_of(r)) for r in range(1, config.rounds + 1))
+    template = datasets_of(ids[:1])[0]
+    return lambda round_num: data.pad_with_empty_clients(
+        datasets_of(clients_of(round_num)), largest, template)
 
 
 def evaluation_dataset(split: str, data_arg=None, invert: bool = True):
@@ -58,22 +74,25 @@ def evaluation_dataset(split: str, data_arg=None, invert: bool = True):
 
 def run_experiment(algorithm: str, config: CourseSettings | None = None, data_arg=None,
                    eval_split: str | None = None, progress: bool = True,
-                   log=sys.stderr) -> dict:
+                   log="stderr") -> dict:
     """Train `algorithm` (a name from `algorithms.available()`) with `config`.
 
     `data_arg` is what `load_emnist(data=...)` takes ("sample", "emnist", a
     directory; None: $COURSE_DATA). `eval_split` names the split of that SQLite file the
     final model is evaluated on centrally (default: the digits test split). `progress`
-    shows a progress bar (on stderr outside notebooks); `log` gets one "Data: ..." line.
+    shows a progress bar (on stderr outside notebooks); `log` (a file, default
+    sys.stderr; None: silent) gets one "Data: ..." line.
 
     Returns {"algorithm", "config", "rounds": [{"round", "seconds", "train_loss",
-    "train_accuracy"}, ...], "final": {"split", "loss", "accuracy"}}. Raises ValueError
+    "train_accuracy"}, ...], "final": {"split", "loss", "accuracy"}}, plus what the
+    algorithm's `report` adds (dp-fedavg: "privacy"). Raises ValueError
     for an unknown algorithm, `data.DataError` for unusable data or an unknown split,
     `ExperimentError` for impossible settings.
     """
     config = config or CourseSettings()
     eval_split = eval_split or DEFAULT_EVAL_SPLIT
     entry = algorithms.get(algorithm)  # ValueError naming the algorithms that exist
+    entry.parse_options(config.extra)  # OptionError (exit 2) before any data is read
     if config.rounds < 1:
         raise ExperimentError(f"--rounds must be at least 1, got {config.rounds}.")
 
@@ -90,13 +109,18 @@ def run_experiment(algorithm: str, config: CourseSettings | None = None, data_ar
     if eval_split not in splits:
         raise data.DataError(f"No split {eval_split!r} in {source.sqlite_path}; it has: "
                              f"{', '.join(sorted(splits))}.")
+    if log == "stderr":  # looked up now: sys.stderr may have been replaced since import
+        log = sys.stderr
     if log is not None:
         print(f"Data: {source.description} ({source.sqlite_path}).", file=log, flush=True)
     data_arg = str(source.directory) if source.mode != "emnist" else "emnist"
 
     train, _ = data.load_emnist(data=data_arg, verbose=False)
-    data_for_round = federated_data_for_round(train, config)
-    process = entry.build(config)
+    data_for_round = federated_data_for_round(train, config, entry.client_sampling)
+    try:
+        process = entry.build(config)
+    except ValueError as error:  # a bad option value: say it, no traceback
+        raise ExperimentError(str(error)) from None
     state, history = training_loop.run_training(process, config.rounds, data_for_round,
                                            progress=progress, description=algorithm)
 
@@ -105,23 +129,37 @@ def run_experiment(algorithm: str, config: CourseSettings | None = None, data_ar
     weights = training_loop.model_weights(process, state)
     final = models.evaluate_keras(weights, evaluation_dataset(eval_split, data_arg,
                                                               config.invert))
+    report = entry.run_report(config, len(train.client_ids))
     return {
         "algorithm": algorithm,
         "config": {**dataclasses.asdict(config), "data": str(source.sqlite_path),
                    "data_mode": source.mode},
-        "rounds": [{key: row[key] for key in
+        "rounds": [{key: _json_number(row[key]) for key in
                     ("round", "seconds", "train_loss", "train_accuracy")}
                    for row in history],
         "final": {"split": eval_split, **final},
+        **report,
     }
+
+
+def _json_number(value):
+    """None for NaN/inf (e.g. the metrics of a round no client took part in), which
+    JSON cannot hold."""
+    return value if not isinstance(value, float) or math.isfinite(value) else None
+
+
+def _cell(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
 
 
 def format_result(result: dict) -> str:
     """A short human-readable report of `run_experiment`'s result."""
     lines = [f"{'round':>5} {'seconds':>8} {'train loss':>11} {'train acc':>10}"]
-    lines += [f"{r['round']:>5} {r['seconds']:>8.2f} {r['train_loss']:>11.4f} "
-              f"{r['train_accuracy']:>10.4f}" for r in result["rounds"]]
+    lines += [f"{r['round']:>5} {r['seconds']:>8.2f} {_cell(r['train_loss']):>11} "
+              f"{_cell(r['train_accuracy']):>10}" for r in result["rounds"]]
     final = result["final"]
     lines.append(f"{result['algorithm']}: central evaluation on {final['split']}: "
                  f"loss {final['loss']:.4f}, accuracy {final['accuracy']:.4f}")
+    if "privacy" in result:
+        lines.append(f"privacy: {result['privacy']['note']}")
     return "\n".join(lines)

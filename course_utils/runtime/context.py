@@ -70,16 +70,19 @@ def local_worker() -> Worker:
         return _local_worker
 
 
-def create_worker_context(worker_fn=local_worker, default_num_clients: int = 0):
+def create_worker_context(worker_fn=local_worker, default_num_clients: int = 0,
+                          compiler_fn=None):
     """A synchronous TFF execution context that runs on the worker `worker_fn()` returns.
 
     This is TFF's own local C++ runtime (the same compiler and RemoteExecutor that
-    `tff.backends.native` uses); only the worker process is ours.
+    `tff.backends.native` uses); only the worker process is ours. `compiler_fn`
+    replaces TFF's native compiler (e.g. to put a transformation in front of it, as
+    `course_utils.secure_sum` does).
     """
     from course_utils.runtime import tff_private
 
     return tff_private.native_context(lambda: worker_fn().stub(), default_num_clients,
-                                      asynchronous=False)
+                                      asynchronous=False, compiler_fn=compiler_fn)
 
 
 def install_execution_context() -> None:

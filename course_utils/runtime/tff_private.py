@@ -12,10 +12,11 @@ from typing import Callable
 
 
 def native_context(stub_fn: Callable[[], object], default_num_clients: int = 0, *,
-                   asynchronous: bool):
+                   asynchronous: bool, compiler_fn=None):
     """TFF's native execution context (its compiler and RemoteExecutor) on the worker
     whose gRPC stub `stub_fn()` returns: sync (TFF's default context) or async (one
-    member of a mergeable, multi-worker context)."""
+    member of a mergeable, multi-worker context). `compiler_fn` replaces TFF's native
+    compiler (course_utils.secure_sum puts a transformation in front of it)."""
     from tensorflow_federated.python.core.backends.native import compiler
     from tensorflow_federated.python.core.environments.tensorflow_frontend import (
         tensorflow_computation,
@@ -40,7 +41,7 @@ def native_context(stub_fn: Callable[[], object], default_num_clients: int = 0, 
     return context_class(
         executor_fn=python_executor_stacks.ResourceManagingExecutorFactory(
             executor_stack_fn=executor_for),
-        compiler_fn=compiler.desugar_and_transform_to_native,
+        compiler_fn=compiler_fn or compiler.desugar_and_transform_to_native,
         transform_args=tensorflow_computation.transform_args,
         transform_result=tensorflow_computation.transform_result,
     )
