@@ -10,7 +10,7 @@ import tensorflow as tf
 import tensorflow_federated as tff
 
 from course_utils import data, dp_fedavg, fedavg
-from course_utils.cli.main import algorithms
+from course_utils.cli import algorithms
 from course_utils.settings import CourseSettings
 
 CLIP, CLIENTS_PER_ROUND = 0.5, 5.0

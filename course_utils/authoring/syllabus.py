@@ -116,11 +116,12 @@ SYLLABUS: tuple[Lesson, ...] = (
     Lesson(
         "06", "06_modifying_fedavg.ipynb", "Modifying FedAvg (exercises)",
         "midpoint server update, gradient clipping, client learning-rate decay in server "
-        "state, random client sampling",
+        "state, fair comparisons on the same sampled clients",
         ("change the server update (a midpoint update) and see its effect",
          "clip gradients inside `client_update`",
          "carry a client learning-rate schedule in the server state",
-         "sample clients at random each round",
+         "compare algorithms fairly: every run meets the same randomly sampled clients "
+         "(notebook 02 grades the sampler itself)",
          "get immediate feedback from a checker on each exercise"),
         ("05",), "Notebook 05's hand-built FedAvg.", 60, has_solution=True),
     Lesson(
