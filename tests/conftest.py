@@ -16,6 +16,18 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_WRITERS = ROOT.parent / "shared" / "data" / "femnist_leaf_digits" / "emnist_all.sqlite.xz"
 
 
+REQUIRE_TIERS_ENV = "COURSE_REQUIRE_TIERS"
+
+
+def skip_or_fail(reason: str):
+    """Skip a test whose tier cannot run here, or, with COURSE_REQUIRE_TIERS=1 (CI:
+    every tier must run), fail it with the same reason."""
+    if os.environ.get(REQUIRE_TIERS_ENV) == "1":
+        pytest.fail(f"{reason} ({REQUIRE_TIERS_ENV}=1: this tier must run here)",
+                    pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def offline_dir(tmp_path_factory):
     """A freshly built offline dataset directory (built once per test session)."""

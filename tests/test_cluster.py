@@ -3,6 +3,7 @@
 import os
 import signal
 import socket
+import time
 
 import numpy as np
 import psutil
@@ -158,6 +159,30 @@ def test_remote_addresses_are_the_only_change(small_round):
             result, _ = process.next(state, federated_data)
         assert _current_context() is local
         assert a.is_alive() and b.is_alive()  # not ours to stop
+    _assert_same_weights(expected, result)
+
+
+def test_remote_worker_that_stops_answering_is_lost_then_found_again(small_round):
+    """A remote worker gone mid-round: `WorkerLostError` after `lost_after`; once it
+    answers again at the same address, the retried round is right."""
+    process, state, federated_data = small_round
+    expected, _ = process.next(state, federated_data)
+    port = workers.free_port()
+    with workers.Worker() as a:
+        b = workers.Worker(port=port).start()
+        with cluster.distributed_context(addresses=[a.address, b.address],
+                                         lost_after=2) as remote:
+            process.next(state, federated_data)        # both answer
+            b.stop()                                   # the other host's worker is gone
+            start = time.monotonic()
+            with pytest.raises(cluster.WorkerLostError,
+                               match=f"worker 1 at {b.address} stopped answering"):
+                process.next(state, federated_data)
+            assert 2 <= time.monotonic() - start < 60
+            b.start()                                  # back, same address
+            result, _ = process.next(state, federated_data)
+            assert [w.address for w in remote] == [a.address, f"127.0.0.1:{port}"]
+        b.stop()
     _assert_same_weights(expected, result)
 
 
