@@ -17,7 +17,7 @@ LAB_ARGS ?=
 # Jupyter refuses to run as root unless told; containers and CI often are root.
 ROOT_ARG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup lab test run doctor clean-venv nav browser-deps test-browser test-binder
+.PHONY: setup lab test run doctor clean-venv nav browser-deps netns-deps test-browser test-binder
 
 setup: $(STAMP)
 
@@ -40,10 +40,14 @@ $(DEV_STAMP): requirements-dev.txt $(STAMP)
 browser-deps: $(DEV_STAMP)
 	@tools/install_chromium.sh
 
+# iproute2's `ip` for the network-namespace test (tests/test_netns_cluster.py; root only).
+netns-deps:
+	@tools/install_debian_package.sh ip iproute2 "the network-namespace test"
+
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_ARG) $(LAB_ARGS)
 
-test: setup browser-deps
+test: setup browser-deps netns-deps
 	COURSE_DATA=$(TEST_DATA) $(BIN)/python -m pytest tests notebooks \
 	  --nbval-lax --nbval-current-env --sanitize-with notebooks/nbval_sanitize.cfg
 
