@@ -30,8 +30,10 @@ The course adds three small pieces of glue:
    subround) or until ``lost_after`` seconds have passed (`WorkerLostError`). TFF's
    own retry alone is not enough: its requests, 30 s apart after a while, each found
    the gRPC channel still failing, and never reached a worker that was back at the
-   same address 19 s after a crash (measured over 4 minutes); pinging every 0.1 s
-   reaches it within about a second.
+   same address 19 s after a crash (measured over 4 minutes). The course's channels
+   also try to reconnect at least every second (`course_utils.workers`), instead of
+   gRPC's growing back-off (up to 2 minutes), which kept a worker that was back
+   unreachable for seconds.
 
 On a real cluster the only change is the addresses of workers running elsewhere:
 

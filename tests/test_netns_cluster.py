@@ -202,6 +202,14 @@ def test_everything_made_is_removed_even_when_the_body_fails(offline_dir):
                    for p in psutil.process_iter(["name"]))
 
 
+def test_without_root_or_ip_the_reason_is_given(monkeypatch):
+    monkeypatch.setattr(netns.os, "geteuid", lambda: 1000)
+    assert "needs root" in netns.unavailable_reason()
+    monkeypatch.setattr(netns.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(netns.shutil, "which", lambda name: None)
+    assert "apt-get install iproute2" in netns.unavailable_reason()
+
+
 def test_a_tier_that_cannot_run_skips_or_fails_when_required(monkeypatch):
     monkeypatch.delenv(REQUIRE_TIERS_ENV, raising=False)
     with pytest.raises(pytest.skip.Exception, match="no root"):
