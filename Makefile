@@ -25,7 +25,7 @@ LAB_ARGS ?=
 ROOT_ARG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: setup lab test run doctor clean-venv nav browser-deps test-browser test-binder \
-        book book-deps book-test-deps
+        netns-deps book book-deps book-test-deps
 
 setup: $(STAMP)
 
@@ -73,11 +73,14 @@ book-test-deps: $(BOOK_STAMP)
 # Offline, from the stored outputs (nothing is executed); warnings are errors.
 book: setup book-deps
 	$(BIN)/python -m course_utils.authoring.book
+# iproute2's `ip` for the network-namespace test (tests/test_netns_cluster.py; root only).
+netns-deps:
+	@tools/install_debian_package.sh ip iproute2 "the network-namespace test"
 
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_ARG) $(LAB_ARGS)
 
-test: setup browser-deps book-test-deps
+test: setup browser-deps book-test-deps netns-deps
 	COURSE_DATA=$(TEST_DATA) $(BIN)/python -m pytest tests notebooks \
 	  --nbval-lax --nbval-current-env --sanitize-with notebooks/nbval_sanitize.cfg
 

@@ -1,7 +1,7 @@
 """Seconds per FedAvg round vs clients per round, on 1 TFF worker vs N workers.
 
     .venv/bin/python benchmarks/scaling.py --data /tmp/femnist
-        [--clients 10 50 200] [--workers 1 2] [--rounds 3] [--out FILE]
+        [--clients 10 50 200] [--workers 1 2] [--netns 2] [--rounds 3] [--out FILE]
 
 Writes benchmarks/results/scaling.json, which notebook 08 plots (regenerate the
 notebook's stored outputs afterwards with tools/run_notebooks.py). Configurations:
@@ -10,6 +10,11 @@ notebook's stored outputs afterwards with tools/run_notebooks.py). Configuration
              02-07 use)
   N worker(s) course_utils.runtime.cluster's distributed context (TFF's
              MergeableCompExecutionContext): each round's clients split across N workers
+             on loopback ports
+  N netns workers  (--netns N, needs root) the same context over
+             `distributed_context(addresses=[...])`, the code a real cluster uses: N
+             separate network namespaces (tests/netns.py, as in
+             tests/test_netns_cluster.py), each running `python -m course_utils worker`
 
 Every configuration runs course_utils.fedavg unchanged, on the same sampled clients
 (course settings: 5 local epochs, batch 20, lr 0.3). All workers are started up front
@@ -53,6 +58,8 @@ def parse_args(argv=None):
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--netns", type=int, default=0, metavar="N",
+                        help="also N workers in N network namespaces (needs root)")
     parser.add_argument("--no-local", action="store_true",
                         help="skip the default (unsplit) context")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -103,6 +110,12 @@ def measure(args) -> dict:
     for n, pool in pools.items():
         name = f"{n} worker" + ("s" if n > 1 else "")
         configs[name] = (cluster.create_distributed_context(pool), lambda p=pool: p.pids)
+    hosts = _netns_hosts(args.netns, args.data) if args.netns else None
+    if hosts is not None:
+        remote = [w for h in hosts.hosts for w in h.workers]
+        configs[f"{args.netns} netns workers"] = (
+            cluster.create_distributed_context([w.address for w in remote]),
+            lambda: [pid for w in remote for pid in w.worker_binary_pids()])
 
     def run_round(config, state, federated_data):
         context, pids = configs[config]
@@ -153,20 +166,28 @@ def measure(args) -> dict:
                        "python_cpu_per_round": statistics.median(res["python_cpu"]),
                        "background_cores": round(statistics.mean(res["background"]), 2)}
                 rows.append(row)
-                print(f"{clients:4d} clients  {config:10s} {row['seconds_per_round']:6.2f} s/round"
+                print(f"{clients:4d} clients  {config:15s} {row['seconds_per_round']:6.2f} s/round"
                       f"  (workers used {row['worker_cpu_per_round']:5.2f} CPU-s, "
                       f"python {row['python_cpu_per_round']:4.2f} CPU-s; other programs "
                       f"kept {row['background_cores']:.2f} cores busy)", flush=True)
     finally:
         for pool in pools.values():
             pool.stop()
+        if hosts is not None:
+            hosts.close()
 
     # All configurations computed the same rounds: their final weights must agree.
     import numpy as np
 
-    max_diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
-                   for states in final_states.values() for s in states.values()
-                   for a, b in zip(next(iter(states.values())), s))
+    def difference(a, b):
+        return max(float(np.max(np.abs(np.asarray(x) - np.asarray(y))))
+                   for x, y in zip(a, b, strict=True))
+
+    first = next(iter(configs))
+    max_diff = max(difference(states[first], s)
+                   for states in final_states.values() for s in states.values())
+    diff_vs_first = {c: max(difference(states[first], states[c])
+                            for states in final_states.values()) for c in configs}
     return {
         "command": "python benchmarks/scaling.py " + " ".join(sys.argv[1:]),
         "data": data.resolve_source(args.data).description,
@@ -176,8 +197,26 @@ def measure(args) -> dict:
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
         "epochs": args.epochs, "batch_size": args.batch_size, "timed_rounds": args.rounds,
         "max_weight_difference_between_configs": max_diff,
+        f"max_weight_difference_vs_{first}": diff_vs_first,
         "rows": rows,
     }
+
+
+def _netns_hosts(count: int, data_arg):
+    """`count` network namespaces with a course worker each (tests/netns.py)."""
+    from tests import netns
+
+    reason = netns.unavailable_reason()
+    if reason:
+        raise SystemExit(f"error: --netns needs network namespaces: {reason}")
+    hosts = netns.NetnsHosts(count).create()
+    try:
+        for i in range(count):
+            hosts.start_worker(i, 8000, data=data_arg)
+    except BaseException:
+        hosts.close()
+        raise
+    return hosts
 
 
 def table(result: dict) -> str:
@@ -204,6 +243,10 @@ def main(argv=None) -> int:
     print(f"load average before/after: {result['load_average_before'][0]} / "
           f"{result['load_average_after'][0]}; max weight difference between "
           f"configurations: {result['max_weight_difference_between_configs']:.1e}")
+    first, diffs = next((k, v) for k, v in result.items()
+                        if k.startswith("max_weight_difference_vs_"))
+    print(f"max weight difference to {first.removeprefix('max_weight_difference_vs_')}: "
+          + ", ".join(f"{c} {d:.1e}" for c, d in diffs.items()))
     print(f"wrote {args.out}")
     return 0
 

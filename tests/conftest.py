@@ -34,6 +34,8 @@ def require_or_skip(reason: str, allow_module_level: bool = False):
         pytest.fail(f"{reason} ({REQUIRE_TIERS_ENV}=1: this tier must run, not skip)",
                     pytrace=False)
     pytest.skip(reason, allow_module_level=allow_module_level)
+
+
 SHARED_WRITERS = ROOT.parent / "shared" / "data" / "femnist_leaf_digits" / "emnist_all.sqlite.xz"
 
 

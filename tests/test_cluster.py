@@ -199,6 +199,28 @@ def test_drain_waits_for_abandoned_subrounds_except_after_ctrl_c():
         assert caller.run_until_complete(subround) == 1
     finally:
         caller.close()
+def test_remote_worker_that_stops_answering_is_lost_then_found_again(small_round):
+    """A remote worker gone mid-round: `WorkerLostError` after `lost_after`; once it
+    answers again at the same address, the retried round is right."""
+    process, state, federated_data = small_round
+    expected, _ = process.next(state, federated_data)
+    port = workers.free_port()
+    with workers.Worker() as a:
+        b = workers.Worker(port=port).start()
+        with cluster.distributed_context(addresses=[a.address, b.address],
+                                         lost_after=2) as remote:
+            process.next(state, federated_data)        # both answer
+            b.stop()                                   # the other host's worker is gone
+            start = time.monotonic()
+            with pytest.raises(cluster.WorkerLostError,
+                               match=f"worker 1 at {b.address} stopped answering"):
+                process.next(state, federated_data)
+            assert 2 <= time.monotonic() - start < 60
+            b.start()                                  # back, same address
+            result, _ = process.next(state, federated_data)
+            assert [w.address for w in remote] == [a.address, f"127.0.0.1:{port}"]
+        b.stop()
+    _assert_same_weights(expected, result)
 
 
 # --- nothing is left running -----------------------------------------------------------

@@ -7,6 +7,8 @@
            learner copy from its solved copy (--check: only compare)
   train    train one of the course's algorithms and evaluate it (--json for scripts);
            `python -m course_utils train --help` lists the algorithms
+  worker   run a TFF worker on --port for other hosts: give the address it prints to
+           course_utils.runtime.cluster.distributed_context(addresses=[...])
 
 Every mistake in the arguments (a name that does not exist, a number out of range,
 unusable data, impossible settings) ends with exit code 2 and one line on stderr that
@@ -211,6 +213,43 @@ def _train(args) -> int:
     return 0
 
 
+def _port(text: str) -> int:
+    value = _positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port is at most 65535, got {value}")
+    return value
+
+
+def _add_worker_parser(commands) -> None:
+    worker = commands.add_parser(
+        "worker", help="run a TFF worker that other hosts use",
+        description="Start TFF's executor service (worker_binary) on --port of this host "
+                    "and print one line, 'ready at HOST:PORT ...', when it answers; give "
+                    "that address to course_utils.runtime.cluster.distributed_context("
+                    "addresses=[...]) on the host that runs the training loop. Stops on "
+                    "Ctrl-C, SIGTERM, or when the process that started it exits.")
+    worker.add_argument("--port", type=_port, required=True)
+    worker.add_argument("--host", default=None,
+                        help="the address other hosts reach this one at, printed in the "
+                             "ready line (default: this host's first non-loopback IPv4 "
+                             "address). TFF 0.87's worker listens on all interfaces "
+                             "whatever this says: restrict access with a firewall.")
+    worker.add_argument("--data", default=None,
+                        help="check that this data is here, at the same path as on the "
+                             "host that runs the training loop: the same value it uses "
+                             "(a directory with emnist_all.sqlite, or a mode)")
+    worker.add_argument("--start-timeout", type=float, default=60.0,
+                        help="seconds to wait for the worker to answer (default 60)")
+    worker.set_defaults(run=_worker)
+
+
+def _worker(args) -> int:
+    from course_utils.runtime import worker_service
+
+    return worker_service.serve(args.port, args.host, args.data,
+                                start_timeout=args.start_timeout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = CourseArgumentParser(prog="python -m course_utils", description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -231,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help="only these notebooks / README.md (default: all)")
     nav_parser.set_defaults(run=_nav)
     _add_train_parser(commands)
+    _add_worker_parser(commands)
     parser.hint = f"one of: {', '.join(commands.choices)}"
     return parser
 
@@ -242,11 +282,12 @@ def main(argv=None) -> int:
     from course_utils.cli.experiment import ExperimentError
     from course_utils.data import DataError
     from course_utils.runtime.cluster import WorkerLostError
+    from course_utils.runtime.worker_service import WorkerServiceError
     from course_utils.runtime.workers import WorkerError
 
     try:
         return args.run(args)
-    except (DataError, ExperimentError, OptionError, UsageError) as e:
+    except (DataError, ExperimentError, OptionError, UsageError, WorkerServiceError) as e:
         return _fail(USAGE_ERROR, e)
     except (WorkerError, WorkerLostError) as e:
         return _fail(RUN_ERROR, e)

@@ -25,6 +25,15 @@ The course adds three small pieces of glue:
    replacement pod comes up behind the same address). Here the pool notices the dead
    process and either raises `WorkerLostError` (the learner sees what happened) or,
    with ``recover=True``, restarts the worker and lets TFF retry only that subround.
+   A remote worker (``addresses=[...]``) that stops answering is pinged until it
+   answers again (e.g. a replacement at the same address: TFF then retries the
+   subround) or until ``lost_after`` seconds have passed (`WorkerLostError`). TFF's
+   own retry alone is not enough: its requests, 30 s apart after a while, each found
+   the gRPC channel still failing, and never reached a worker that was back at the
+   same address 19 s after a crash (measured over 4 minutes). The course's channels
+   also try to reconnect at least every second (`course_utils.runtime.workers`), instead of
+   gRPC's growing back-off (up to 2 minutes), which kept a worker that was back
+   unreachable for seconds.
 
 On a real cluster the only change is the addresses of workers running elsewhere:
 
@@ -40,6 +49,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -75,7 +85,8 @@ class WorkerHealth:
 
 
 class RemoteWorker:
-    """A worker someone else runs, known only by its address (a real cluster)."""
+    """A worker someone else runs, known only by its address (a real cluster), e.g.
+    one started with `python -m course_utils worker --port P` on another host."""
 
     def __init__(self, address: str):
         self.address = address
@@ -94,6 +105,9 @@ class RemoteWorker:
 
     def __repr__(self) -> str:
         return f"RemoteWorker({self.address})"
+
+
+DEFAULT_LOST_AFTER = 60.0
 
 
 def ping(worker, timeout: float = 10.0) -> bool:
@@ -306,9 +320,10 @@ class _GuardedStub:
     """
 
     def __init__(self, pool: WorkerPool | None, index: int, worker, recover: bool,
-                 max_restarts: int):
+                 max_restarts: int, lost_after: float | None = DEFAULT_LOST_AFTER):
         self._pool, self._index, self._worker = pool, index, worker
         self._recover, self._max_restarts = recover, max_restarts
+        self._lost_after = lost_after
 
     def _call(self, method: str, request):
         import grpc
@@ -321,21 +336,46 @@ class _GuardedStub:
             return getattr(worker.stub(), method)(request)
         try:
             return getattr(worker.stub(), method)(request)
-        except (grpc.RpcError, executors_errors.RetryableError):
-            if self._pool is None or not _died(worker):
+        except (grpc.RpcError, executors_errors.RetryableError) as error:
+            if self._pool is None:  # a remote worker
+                if not isinstance(error, executors_errors.RetryableError):
+                    raise
+                self._wait_for_remote(method)
+                raise  # it answers again: TFF's AsyncExecutionContext retries
+            if not _died(worker):
                 raise
-            code = worker.process.returncode if worker.process is not None else None
-            how = ("it was stopped" if code is None
-                   else f"killed by {signal.Signals(-code).name}" if code < 0
-                   else f"exit code {code}")
-            lost = WorkerLostError(
-                f"TFF worker {self._index} at {worker.address} (pid {worker.pid}) died "
-                f"during {method} ({how}); its share of the clients was not computed.")
-            if not self._recover or self._pool.restarts >= self._max_restarts:
-                raise lost from None
-            self._pool.restart(self._index)
-            # Retryable: TFF's AsyncExecutionContext re-runs this subround.
-            raise executors_errors.RetryableError(f"{lost} Restarted it.") from None
+            self._lost_local(method)
+
+    def _lost_local(self, method: str) -> None:
+        """A pool's worker process died: `WorkerLostError`, or restart it and let TFF
+        retry this subround."""
+        from tensorflow_federated.python.core.impl.executors import executors_errors
+
+        worker = self._worker
+        code = worker.process.returncode if worker.process is not None else None
+        how = ("it was stopped" if code is None
+               else f"killed by {signal.Signals(-code).name}" if code < 0
+               else f"exit code {code}")
+        lost = WorkerLostError(
+            f"TFF worker {self._index} at {worker.address} (pid {worker.pid}) died "
+            f"during {method} ({how}); its share of the clients was not computed.")
+        if not self._recover or self._pool.restarts >= self._max_restarts:
+            raise lost from None
+        self._pool.restart(self._index)
+        # Retryable: TFF's AsyncExecutionContext re-runs this subround.
+        raise executors_errors.RetryableError(f"{lost} Restarted it.") from None
+
+    def _wait_for_remote(self, method: str) -> None:
+        """A remote worker did not answer: ping it until it answers again, or raise
+        `WorkerLostError` after `lost_after` seconds (None: wait as long as it takes)."""
+        lost_after = math.inf if self._lost_after is None else self._lost_after
+        if not ping(self._worker, timeout=lost_after):
+            raise WorkerLostError(
+                f"TFF worker {self._index} at {self._worker.address} stopped answering "
+                f"during {method} and did not answer again within {lost_after:.0f} s; "
+                "its share of the clients was not computed. Start it again at that "
+                "address (python -m course_utils worker ...) and retry the round."
+            ) from None
 
     def get_executor(self, request):
         return self._call("get_executor", request)
@@ -400,11 +440,13 @@ def _own_loop_context(inner):
 
 
 def create_distributed_context(workers, *, recover: bool = False,
-                               max_restarts: int = 3):
+                               max_restarts: int = 3,
+                               lost_after: float | None = DEFAULT_LOST_AFTER):
     """TFF's MergeableCompExecutionContext over `workers`, one subround per worker.
 
     `workers` is a `WorkerPool` (local workers, with crash detection and optional
-    recovery) or a list of ``"host:port"`` addresses of workers running elsewhere.
+    recovery) or a list of ``"host:port"`` addresses of workers running elsewhere; a
+    remote worker that does not answer for `lost_after` seconds is lost.
     """
     from tensorflow_federated.python.core.backends.native import execution_contexts
 
@@ -417,7 +459,7 @@ def create_distributed_context(workers, *, recover: bool = False,
         raise ValueError("A distributed context needs at least one worker.")
     contexts = [
         _own_loop_context(_worker_async_context(
-            _GuardedStub(pool, i, worker, recover, max_restarts)))
+            _GuardedStub(pool, i, worker, recover, max_restarts, lost_after)))
         for i, worker in enumerate(members)
     ]
     context = execution_contexts.create_mergeable_comp_execution_context(contexts)
@@ -448,7 +490,8 @@ def _default_context():
 
 @contextlib.contextmanager
 def distributed_context(num_workers: int = DEFAULT_NUM_WORKERS, *, recover: bool = False,
-                        addresses: Sequence[str] | None = None):
+                        addresses: Sequence[str] | None = None,
+                        lost_after: float | None = DEFAULT_LOST_AFTER):
     """Start `num_workers` workers and make TFF run every computation across them.
 
     On exit TFF's previous default context (course_utils' worker-safe local one) is
@@ -457,14 +500,18 @@ def distributed_context(num_workers: int = DEFAULT_NUM_WORKERS, *, recover: bool
     its subround retried; otherwise the round fails with `WorkerLostError`.
 
     ``addresses=["host:port", ...]`` uses workers that run elsewhere instead (a real
-    cluster): nothing is started or stopped, `num_workers` is ignored, and the list of
-    `RemoteWorker`s is yielded.
+    cluster, each started with ``python -m course_utils worker --port P``): nothing is
+    started or stopped, `num_workers` is ignored, and the list of `RemoteWorker`s is
+    yielded. A remote worker that stops answering mid-round is waited for: when it (or
+    a replacement at the same address) answers again within `lost_after` seconds, TFF
+    re-runs its share of the round; otherwise the round fails with `WorkerLostError`
+    (``lost_after=None``: wait as long as it takes).
     """
     stack = _context_stack()
     previous = _default_context()
     if addresses is not None:
         remote = [RemoteWorker(a) for a in addresses]
-        context = create_distributed_context(remote)
+        context = create_distributed_context(remote, lost_after=lost_after)
         stack.set_default_context(context)
         try:
             yield remote

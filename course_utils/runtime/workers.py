@@ -27,6 +27,9 @@ import time
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
+# TFF 0.87's worker_binary has no option to choose an interface: it always listens on
+# [::]:PORT, i.e. on every interface, whatever `host` a `Worker` is reached at.
+ALL_INTERFACES = ""
 _LIVE_WORKERS: set["Worker"] = set()
 STARTER_ENV = "COURSE_WORKER_STARTER"  # "pid:start time" of the worker's starting process
 WORKER_BINARY = "worker_binary"
@@ -67,15 +70,29 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def _die_with(parent_pid: int):
-    """What runs in the child before exec: ask Linux to SIGKILL it when its parent dies.
+def check_port_free(port: int) -> None:
+    """Raise `WorkerError` unless `worker_binary` can listen on `port` here."""
+    if not port_is_free(port, ALL_INTERFACES):
+        raise WorkerError(
+            f"Port {port} is already in use on this host (TFF's worker listens on it on "
+            "all interfaces). Choose another port, or stop the program that uses it.")
 
-    Linux ties this to the *thread* that forked the child, so a worker started from a
+
+def set_parent_death_signal(sig: int) -> None:
+    """Ask Linux to send this process `sig` when its parent dies (kept across exec).
+
+    Linux ties this to the *thread* that forked the process, so a worker started from a
     thread that later exits is killed too; callers then simply start a new one.
     """
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, sig) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+
+
+def _die_with(parent_pid: int):
+    """What runs in the child before exec: SIGKILL it when its parent dies."""
     def die_with_parent() -> None:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        set_parent_death_signal(signal.SIGKILL)
         # The parent died before prctl took effect: we were adopted (by init or by a
         # subreaper, so the new parent's pid is not necessarily 1).
         if os.getppid() != parent_pid:
@@ -181,7 +198,9 @@ def orphaned_workers(since: float | None = None) -> list[int]:
 
 
 class Worker:
-    """One `worker_binary` serving TFF's executor service on a loopback port.
+    """One `worker_binary` serving TFF's executor service, reached at `host:port`
+    (by default a free port of 127.0.0.1; it listens on all interfaces, see
+    `ALL_INTERFACES`).
 
     Use as a context manager, or call `start()` / `stop()`:
 
@@ -215,11 +234,8 @@ class Worker:
             return self
         if not self._fixed_port:
             self.port = free_port(self.host)
-        elif not port_is_free(self.port, self.host):
-            raise WorkerError(
-                f"Port {self.port} on {self.host} is already in use. Pass another "
-                "port, or port=None to pick a free one."
-            )
+        else:
+            check_port_free(self.port)
         # The worker's log goes to a file, not a pipe: a pipe nobody reads fills up
         # and blocks the worker.
         self._log = tempfile.TemporaryFile()
@@ -295,6 +311,10 @@ _GRPC_OPTIONS = [
     ("grpc.max_message_length", _GRPC_MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", _GRPC_MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", _GRPC_MAX_MESSAGE_BYTES),
+    # After failed connections gRPC waits 1 s, 1.6 s, 2.6 s, ... up to 2 minutes before
+    # it tries again, even when the worker is back meanwhile (a restart, a replacement
+    # pod): measured, seconds of "connection refused". Try at least every second.
+    ("grpc.max_reconnect_backoff_ms", 1000),
 ]
 
 
