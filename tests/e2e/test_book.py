@@ -30,6 +30,7 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from chromium import CHROMIUM, MISSING, descendants, end_leftovers, launch, non_blank
+from conftest import require_or_skip
 from course_utils.authoring import syllabus
 from course_utils.authoring import book
 from lab_server import alive
@@ -63,8 +64,8 @@ def site(tmp_path_factory) -> Path:
                                                      ("MathJax", book.MATHJAX_DIR))
                if not path.exists()]
     if missing:
-        pytest.skip(f"the web book's tools are not installed: {', '.join(missing)}: run "
-                    "`make book-deps` (make test does)")
+        require_or_skip(f"the web book's tools are not installed: {', '.join(missing)}: "
+                        "run `make book-deps` (make test does)")
     started = time.perf_counter()
     html = book.build(tmp_path_factory.mktemp("book"))
     print(f"\nbook built in {time.perf_counter() - started:.1f} s: "
@@ -194,10 +195,13 @@ def server(site):
     thread.join(10)
 
 
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=MISSING)
 def test_reading_the_book_in_a_browser(site, server, tmp_path):
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="playwright is not installed: `make test-browser`")
+    if not Path(CHROMIUM).exists():
+        require_or_skip(MISSING)
+    try:
+        from playwright import sync_api
+    except ImportError:
+        require_or_skip("playwright is not installed: `make test-browser`")
     shots = Path(os.environ.get("COURSE_BOOK_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
     requests: list[str] = []
