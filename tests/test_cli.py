@@ -17,7 +17,7 @@ import pytest
 from conftest import assert_same_round_data, wait_gone
 
 from course_utils import data
-from course_utils.cli import experiment
+from course_utils.cli import algorithms, experiment
 from course_utils.cli import main as cli
 from course_utils.settings import CourseSettings
 
@@ -212,7 +212,7 @@ def test_data_command_describes_the_dataset(sample_dir, capsys):
     lines = capsys.readouterr().out.splitlines()
     source = data.resolve_source(str(sample_dir))
     splits = data.check_sqlite(source.sqlite_path)
-    assert lines[:2] == [source.description, str(source.sqlite_path)]
+    assert lines[:2] == [data.describe(source), str(source.sqlite_path)]
     assert lines[2:] == [f"  {split}: {count} clients" for split, count in sorted(splits.items())]
     assert splits["digits_only_train"] > 0
 
@@ -225,7 +225,7 @@ def test_doctor_and_data_commands_still_exist():
 
 # --- user errors: exit 2, one line naming the problem and what works ---------------
 
-ALGORITHM_NAMES = "agg-hybrid, agg-quality, agg-simple, agg-weighted, fedavg, fedavg-clip"
+ALGORITHM_NAMES = ", ".join(algorithms.available())  # the registry, in order
 
 
 def _one_error_line(err: str) -> str:

@@ -109,10 +109,14 @@ def run_experiment(algorithm: str, config: CourseSettings | None = None, data_ar
     if eval_split not in splits:
         raise data.DataError(f"No split {eval_split!r} in {source.sqlite_path}; it has: "
                              f"{', '.join(sorted(splits))}.")
+    clients = splits.get(DEFAULT_TRAIN_SPLIT, 0)
+    if not 0 < config.clients_per_round <= clients:
+        raise ExperimentError(f"--clients-per-round must be between 1 and {clients} (the "
+                              f"number of clients), got {config.clients_per_round}.")
     if log == "stderr":  # looked up now: sys.stderr may have been replaced since import
         log = sys.stderr
     if log is not None:
-        print(f"Data: {source.description} ({source.sqlite_path}).", file=log, flush=True)
+        print(f"Data: {data.describe(source)} ({source.sqlite_path}).", file=log, flush=True)
     data_arg = str(source.directory) if source.mode != "emnist" else "emnist"
 
     train, _ = data.load_emnist(data=data_arg, verbose=False)
