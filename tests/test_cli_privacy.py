@@ -57,13 +57,13 @@ def test_text_output_has_the_privacy_line(sample_dir, capfd):
                      str(sample_dir), "--no-progress", "--extra", "noise_multiplier=1"])
     out, err = capfd.readouterr()
     assert code == 0, err
-    assert "privacy: (" in out and "-DP for each of the 150 clients after 1 rounds" in out
+    assert "privacy: (" in out and "-DP for each of the 383 clients after 1 rounds" in out
 
 
 @pytest.mark.parametrize("option, words", [
     ("noise=1", "dp-fedavg has no option 'noise'; its options are: clip, "
                 "noise_multiplier, delta, accountant"),
-    ("clip=-1", "clip must be positive"),
+    ("clip=-1", "clip must be greater than 0"),
     ("accountant=moments", "accountant must be one of rdp, pld"),
 ])
 def test_bad_options_exit_2_with_what_to_do(sample_dir, capsys, option, words):
