@@ -53,14 +53,14 @@ def check_platform(system: str | None = None, machine: str | None = None) -> Non
 
 def check_data(data: str) -> Path:
     """The `emnist_all.sqlite` that `data` (a mode or a directory, as on the
-    coordinating host) names, checked to be usable here (the offline dataset is built)."""
+    coordinating host) names, checked to be usable here (the bundled sample is built)."""
     from course_utils import data as course_data
 
     same_path = ("Every worker needs the data at the same path as the host that runs "
                  "the training loop: a client's dataset is a tf.data graph that reads "
                  "it on the worker.")
     try:
-        source = course_data.resolve_source(data, check_network=False)
+        source = course_data.resolve_source(data)
         if source.mode == "emnist" and not source.sqlite_path.exists():
             raise course_data.DataError(
                 f"EMNIST is not at {source.sqlite_path} on this host. Copy it there, or "
