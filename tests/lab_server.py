@@ -136,13 +136,20 @@ def alive(pid: int, started: float | None = None) -> bool:
 
 
 def load_syllabus():
-    """course_utils/authoring/syllabus.py without importing course_utils (which imports TFF)."""
-    import importlib.util
+    """course_utils/authoring/syllabus.py without running course_utils' __init__ (which
+    starts TFF): the package is registered as a bare namespace (as tools/run_notebooks.py
+    does)."""
+    import importlib
     import sys
+    import types
 
-    path = Path(__file__).resolve().parent.parent / "course_utils" / "syllabus.py"
-    spec = importlib.util.spec_from_file_location("_course_syllabus", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    if "course_utils" in sys.modules:  # already imported for real: use it
+        return importlib.import_module("course_utils.authoring.syllabus")
+    package = types.ModuleType("course_utils")
+    package.__path__ = [str(Path(__file__).resolve().parent.parent / "course_utils")]
+    sys.modules["course_utils"] = package
+    try:
+        return importlib.import_module("course_utils.authoring.syllabus")
+    finally:  # forget the bare namespace: a later `import course_utils` is the real one
+        for name in [n for n in sys.modules if n.split(".")[0] == "course_utils"]:
+            del sys.modules[name]

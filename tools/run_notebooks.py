@@ -172,13 +172,19 @@ def _syllabus():
     """course_utils/authoring/syllabus.py, imported without running course_utils'
     __init__ (which starts TFF): the package is registered as a bare namespace."""
     import importlib
+    import sys
     import types
 
-    if "course_utils" not in sys.modules:
-        package = types.ModuleType("course_utils")
-        package.__path__ = [str(ROOT / "course_utils")]
-        sys.modules["course_utils"] = package
-    return importlib.import_module("course_utils.authoring.syllabus")
+    if "course_utils" in sys.modules:  # already imported for real: use it
+        return importlib.import_module("course_utils.authoring.syllabus")
+    package = types.ModuleType("course_utils")
+    package.__path__ = [str(ROOT / "course_utils")]
+    sys.modules["course_utils"] = package
+    try:
+        return importlib.import_module("course_utils.authoring.syllabus")
+    finally:  # forget the bare namespace: a later `import course_utils` is the real one
+        for name in [n for n in sys.modules if n.split(".")[0] == "course_utils"]:
+            del sys.modules[name]
 
 
 def _total(rows: dict) -> str:
