@@ -39,7 +39,7 @@ def record(data_dir: str) -> str:
     if reason:
         raise SystemExit(f"error: {reason}")
     train, _ = data.load_emnist(data=data_dir, verbose=False)
-    process = fedavg.build_fedavg_process()
+    process = fedavg.build_unweighted_fedavg_process()
     rounds_data = [data.make_federated_data(
         train, data.sample_clients(train.client_ids, 10, r, seed=0), epochs=5,
         batch_size=20) for r in (1, 2)]  # notebook 08's two rounds

@@ -51,7 +51,7 @@ def rounds(sample_dir):
     """FedAvg, its initial state, two rounds of data (course settings) and the weights
     and metrics of running them in this process's usual local context."""
     train, _ = data.load_emnist(data=str(sample_dir), verbose=False)
-    process = fedavg.build_fedavg_process()
+    process = fedavg.build_unweighted_fedavg_process()
     rounds_data = [data.make_federated_data(
         train, data.sample_clients(train.client_ids, 10, r, seed=0), epochs=5)
         for r in range(ROUNDS)]

@@ -105,7 +105,7 @@ def _error(capsys, *args) -> str:
     captured = capsys.readouterr()
     assert captured.out == ""
     [line] = captured.err.strip().splitlines()
-    assert line.startswith("error: ")
+    assert line.startswith("python -m course_utils: error: ")
     return line
 
 
