@@ -311,9 +311,12 @@ def test_iid_partition_keeps_ids_sizes_and_examples(writer_arrays):
     # (Label skew cannot show it: these real writers' digit mixes are already more even
     # than a random deal, notebook 01.)
     source = {row.tobytes(): writer for writer, a in arrays.items() for row in a["pixels"]}
+    counts = []
     for a in iid.values():
         writers = {source[row.tobytes()] for row in a["pixels"]}
-        assert len(writers) >= len(arrays) // 2, writers
+        assert len(writers) >= min(len(a["label"]), len(arrays)) // 3, writers
+        counts.append(len(writers))
+    assert np.median(counts) >= len(arrays) // 2, counts  # an identity deal gives 1s
     assert partitions.iid_partition(arrays, seed=0)[next(iter(arrays))]["label"].tolist() == \
         iid[next(iter(arrays))]["label"].tolist()
 
