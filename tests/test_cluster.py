@@ -199,6 +199,36 @@ def test_drain_waits_for_abandoned_subrounds_except_after_ctrl_c():
         assert caller.run_until_complete(subround) == 1
     finally:
         caller.close()
+
+
+def test_after_ctrl_c_abandoned_subrounds_fail_quietly(caplog):
+    """After Ctrl-C, asyncio's "Task exception was never retrieved" about a subround
+    that then failed against its stopped worker is not printed; other errors are."""
+    import asyncio
+    import gc
+    import types
+
+    async def failing_subround():
+        raise cluster.WorkerLostError("TFF worker 1 died during create_call (it was stopped)")
+
+    async def other_failure():
+        raise ValueError("a real bug")
+
+    cluster._drain(types.SimpleNamespace(), interrupted=True)
+    loop = asyncio.new_event_loop()
+    try:
+        with caplog.at_level("ERROR", logger="asyncio"):
+            for coro in (failing_subround(), other_failure()):
+                task = loop.create_task(coro)
+                loop.run_until_complete(asyncio.wait([task]))
+                del task                 # never retrieved: asyncio logs when collected
+            gc.collect()
+    finally:
+        loop.close()
+    logged = [r.exc_info[1] for r in caplog.records if r.exc_info]
+    assert [type(e) for e in logged] == [ValueError]
+
+
 def test_remote_worker_that_stops_answering_is_lost_then_found_again(small_round):
     """A remote worker gone mid-round: `WorkerLostError` after `lost_after`; once it
     answers again at the same address, the retried round is right."""

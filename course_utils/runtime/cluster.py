@@ -49,6 +49,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import math
 import os
 import signal
@@ -467,11 +468,27 @@ def create_distributed_context(workers, *, recover: bool = False,
     return context
 
 
+def _unreported_lost_worker(record: logging.LogRecord) -> bool:
+    """True for asyncio's "Task exception was never retrieved" about a subround that
+    Ctrl-C abandoned and that then failed against its stopped worker: not news, the
+    interrupt was already reported."""
+    error = record.exc_info[1] if record.exc_info else None
+    return isinstance(error, WorkerLostError) and "never retrieved" in record.getMessage()
+
+
+class _QuietAbandonedSubrounds(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _unreported_lost_worker(record)
+
+
 def _drain(context, timeout: float = 30.0, interrupted: bool = False) -> None:
     """Let subrounds that a failed round left running finish before workers stop (so
     they end quietly instead of failing against a stopped worker). Not after Ctrl-C:
-    then stop at once."""
+    then stop at once, and keep asyncio from printing the abandoned subrounds' errors."""
     if interrupted:
+        asyncio_logger = logging.getLogger("asyncio")
+        if not any(isinstance(f, _QuietAbandonedSubrounds) for f in asyncio_logger.filters):
+            asyncio_logger.addFilter(_QuietAbandonedSubrounds())
         return
     for worker_context in getattr(context, "_course_worker_contexts", []):
         worker_context.drain(timeout)
