@@ -181,8 +181,8 @@ def traffic_of(client_work) -> Traffic:
     """The traffic of a client computation `(dataset, server_weights) -> outputs`:
     the server weights come down, every output goes up."""
     result = client_work.type_signature.result
-    parts = {name: type_bytes(member) for name, member in
-             zip(_names(result), result)}
+    parts = {name or f"output {i}": type_bytes(member) for i, (name, member) in
+             enumerate(zip(_names(result), result))}
     return Traffic(download=type_bytes(client_work.type_signature.parameter[1]),
                    upload=sum(parts.values()), upload_parts=parts)
 

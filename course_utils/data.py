@@ -160,17 +160,84 @@ def load_emnist(only_digits: bool = True, data: str | os.PathLike | None = None,
 
 
 def load_split(split: str, data: str | os.PathLike | None = None):
-    """One named split of the source's SQLite file as `ClientData` (for evaluation)."""
+    """One named split of the source's SQLite file as `ClientData` (for evaluation), or
+    `HELDOUT_SPLIT`: every example (train and test) of the held-out writers."""
+    source = resolve_source(data)
+    splits = prepare(source)
+    if split == HELDOUT_SPLIT:
+        return _heldout_writers_data(source)
+    if split not in splits:
+        raise DataError(f"No split {split!r} in this data; it has: "
+                        f"{', '.join(split_names(splits))}.")
+    return _sql_split(source, split)
+
+
+def _sql_split(source: DataSource, split: str):
     import tensorflow_federated as tff
     from tensorflow_federated.python.simulation.datasets import emnist as tff_emnist
 
-    source = resolve_source(data)
-    splits = prepare(source)
-    if split not in splits:
-        raise DataError(f"No split {split!r} in this data; it has: "
-                        f"{', '.join(sorted(splits))}.")
     client_data = tff.simulation.datasets.SqlClientData(str(source.sqlite_path), split)
     return client_data.preprocess(tff_emnist._add_proto_parsing)
+
+
+# --- writers held out of training ----------------------------------------------------
+
+# A virtual split: a fixed fifth of the digit writers, never trained on when evaluated
+# on (`python -m course_utils train --eval-split heldout_writers`).
+HELDOUT_SPLIT = "heldout_writers"
+HELDOUT_FRACTION = 0.2
+HELDOUT_SEED = 2020
+
+
+def split_names(splits) -> list[str]:
+    """The splits one can evaluate on: the file's own and `HELDOUT_SPLIT`."""
+    return sorted(splits) + [HELDOUT_SPLIT]
+
+
+def heldout_writer_ids(client_ids) -> list[str]:
+    """The held-out writers among `client_ids`: a seeded random fifth, the same for the
+    same ids (at least one writer)."""
+    ids = sorted(client_ids)
+    count = max(1, int(round(HELDOUT_FRACTION * len(ids))))
+    order = np.random.default_rng(HELDOUT_SEED).permutation(len(ids))
+    return sorted(ids[i] for i in order[:count])
+
+
+def without_writers(client_data, writer_ids):
+    """`client_data` without the clients `writer_ids` (for training around a held-out
+    set)."""
+    import tensorflow_federated as tff
+
+    excluded = set(writer_ids)
+    kept = [cid for cid in client_data.client_ids if cid not in excluded]
+    return tff.simulation.datasets.ClientData.from_clients_and_tf_fn(
+        kept, client_data.serializable_dataset_fn)
+
+
+def writer_halves(client_data):
+    """`client_data` split in two by writer: the writers at even and at odd positions of
+    the sorted ids. Deterministic (unlike the order of TFF's
+    `create_tf_dataset_from_all_clients`, so never split that by position)."""
+    ids = sorted(client_data.client_ids)
+    return without_writers(client_data, ids[1::2]), without_writers(client_data, ids[0::2])
+
+
+def _heldout_writers_data(source: DataSource):
+    """The held-out writers' train and test examples, as one ClientData."""
+    import tensorflow_federated as tff
+
+    train, test = (_sql_split(source, split)
+                   for split in ("digits_only_train", "digits_only_test"))
+    writers = heldout_writer_ids(train.client_ids)
+    train_fn, test_fn = train.serializable_dataset_fn, test.serializable_dataset_fn
+    has_test = set(test.client_ids)
+
+    def examples(client_id):
+        return train_fn(client_id).concatenate(test_fn(client_id))
+
+    if not set(writers) <= has_test:  # a writer without test examples: train only
+        return tff.simulation.datasets.ClientData.from_clients_and_tf_fn(writers, train_fn)
+    return tff.simulation.datasets.ClientData.from_clients_and_tf_fn(writers, examples)
 
 
 # --- preprocessing and federated data ----------------------------------------------
@@ -197,10 +264,27 @@ def preprocess(dataset, *, epochs: int = 1, batch_size: int = 20,
     return dataset.batch(batch_size).map(to_xy).prefetch(tf.data.AUTOTUNE)
 
 
-def make_federated_data(client_data, client_ids, **preprocess_kwargs) -> list:
-    """One preprocessed dataset per client, in the order of `client_ids`."""
-    return [preprocess(client_data.create_tf_dataset_for_client(cid), **preprocess_kwargs)
-            for cid in client_ids]
+class RoundData(list):
+    """One round's client datasets: a list (what a process's `next` takes) that also
+    says whose they are, `client_ids` (same order), and out of how many clients,
+    `population`. Algorithms with per-client state (SCAFFOLD) need both."""
+
+    def __init__(self, datasets=(), client_ids=None, population: int | None = None):
+        # (TFF rebuilds lists it is given as type(value)(items): ids are optional.)
+        super().__init__(datasets)
+        self.client_ids = None if client_ids is None else list(client_ids)
+        self.population = population
+        if self.client_ids is not None and len(self.client_ids) != len(self):
+            raise ValueError(f"{len(self)} datasets but {len(self.client_ids)} client ids.")
+
+
+def make_federated_data(client_data, client_ids, **preprocess_kwargs) -> RoundData:
+    """One preprocessed dataset per client, in the order of `client_ids` (a list, as a
+    `RoundData` that also remembers the ids and the number of clients)."""
+    client_ids = list(client_ids)
+    return RoundData([preprocess(client_data.create_tf_dataset_for_client(cid),
+                                 **preprocess_kwargs) for cid in client_ids],
+                     client_ids, population=len(client_data.client_ids))
 
 
 def central_dataset(client_data, *, batch_size: int = 500, invert: bool = True):

@@ -50,3 +50,24 @@ def central_evaluator(dataset) -> Callable[[object], dict[str, float]]:
                 "accuracy": float(np.mean(logits.argmax(axis=1) == y))}
 
     return evaluate
+
+
+def keras_evaluator(dataset, keras_model_fn) -> Callable[[object], dict[str, float]]:
+    """`evaluate(weights) -> {"loss", "accuracy"}` for any Keras model
+    `keras_model_fn()` builds (e.g. `models.create_cnn_model`, notebook 09): Keras'
+    `evaluate` on `dataset`, with the compiled model built once and the examples cached
+    in memory after the first call. Slower than `central_evaluator`, which only the
+    linear model can use."""
+    from course_utils import models
+
+    model = models.compiled_keras_model(keras_model_fn=keras_model_fn)
+    pairs = dataset.map(lambda batch: (batch["x"], batch["y"])).cache()
+
+    def evaluate(weights) -> dict[str, float]:
+        if isinstance(weights, collections.abc.Mapping):
+            weights = weights["weights"]
+        model.set_weights(list(getattr(weights, "trainable", weights)))
+        loss, accuracy = model.evaluate(pairs, verbose=0)
+        return {"loss": float(loss), "accuracy": float(accuracy)}
+
+    return evaluate

@@ -1,4 +1,12 @@
-"""The models the course trains, and their TFF wrappers."""
+"""The models the course trains, and their TFF wrappers.
+
+- `create_keras_model()`: the tutorial's linear softmax model (7,850 parameters).
+- `create_cnn_model()`: a small CNN (56,714 parameters, notebook 09) that takes the same
+  784-pixel input, so every data pipeline and hand-built process works with it
+  unchanged: pass `model_fn=models.create_cnn_model`.
+- `MODELS` / `model_fn(name)`: the models by name ("linear", "cnn"), as the command
+  line's `--model` chooses them.
+"""
 
 from __future__ import annotations
 
@@ -33,8 +41,54 @@ def create_keras_model():
     ])
 
 
-def tff_model_fn():
-    """A fresh `tff.learning.models.VariableModel` wrapping `create_keras_model()`.
+def create_cnn_model():
+    """A small CNN: conv 16 -> pool -> conv 32 -> pool -> dense 64 -> 10, softmax.
+
+    Input: the same 784 inverted pixels as the linear model, reshaped to 28x28x1 inside
+    the model. 3x3 valid convolutions with ReLU, 2x2 max pooling; 56,714 parameters.
+    The initial weights are random but seeded, so every call (eagerly or inside a TFF
+    computation) builds the same starting model, and runs can be compared exactly.
+    """
+    import tensorflow as tf
+
+    def init(seed):
+        return tf.keras.initializers.GlorotUniform(seed=seed)
+
+    layers = tf.keras.layers
+    return tf.keras.Sequential([
+        layers.InputLayer(input_shape=(NUM_PIXELS,)),
+        layers.Reshape((28, 28, 1)),
+        layers.Conv2D(16, 3, activation="relu", kernel_initializer=init(1)),
+        layers.MaxPool2D(),
+        layers.Conv2D(32, 3, activation="relu", kernel_initializer=init(2)),
+        layers.MaxPool2D(),
+        layers.Flatten(),
+        layers.Dense(64, activation="relu", kernel_initializer=init(3)),
+        layers.Dense(NUM_CLASSES, kernel_initializer=init(4)),
+        layers.Softmax(),
+    ])
+
+
+MODELS = {"linear": create_keras_model, "cnn": create_cnn_model}
+
+
+def model_fn(name: str):
+    """The Keras model builder called `name` ("linear" or "cnn")."""
+    if name not in MODELS:
+        raise ValueError(f"Unknown model {name!r}. Choose one of: {', '.join(MODELS)}.")
+    return MODELS[name]
+
+
+def num_parameters(keras_model_fn=create_keras_model) -> int:
+    """How many trainable numbers the model has (what FedAvg sends each way)."""
+    import numpy as np
+
+    return int(sum(np.prod(v.shape) for v in keras_model_fn().trainable_variables))
+
+
+def tff_model_fn(keras_model_fn=create_keras_model):
+    """A fresh `tff.learning.models.VariableModel` wrapping `keras_model_fn()` (default:
+    `create_keras_model()`; e.g. `functools.partial(tff_model_fn, create_cnn_model)`).
 
     (`tff.learning.models.from_keras_model` was `tff.learning.from_keras_model` in
     TFF releases before 0.40.)
@@ -43,14 +97,14 @@ def tff_model_fn():
     import tensorflow_federated as tff
 
     return tff.learning.models.from_keras_model(
-        create_keras_model(),
+        keras_model_fn(),
         input_spec=input_spec(),
         loss=tf.keras.losses.SparseCategoricalCrossentropy(),
         metrics=[tf.keras.metrics.SparseCategoricalAccuracy()],
     )
 
 
-def compiled_keras_model(weights=None):
+def compiled_keras_model(weights=None, keras_model_fn=create_keras_model):
     """A compiled Keras model (for centralized evaluation), optionally with `weights`.
 
     `weights` is a list of arrays in `model.trainable_weights` order, or a
@@ -58,7 +112,7 @@ def compiled_keras_model(weights=None):
     """
     import tensorflow as tf
 
-    model = create_keras_model()
+    model = keras_model_fn()
     model.compile(loss=tf.keras.losses.SparseCategoricalCrossentropy(),
                   metrics=[tf.keras.metrics.SparseCategoricalAccuracy()])
     if weights is not None:
@@ -67,9 +121,9 @@ def compiled_keras_model(weights=None):
     return model
 
 
-def evaluate_keras(weights, dataset) -> dict[str, float]:
+def evaluate_keras(weights, dataset, keras_model_fn=create_keras_model) -> dict[str, float]:
     """Centralized loss and accuracy of `weights` on a batched (x, y) dataset."""
-    model = compiled_keras_model(weights)
+    model = compiled_keras_model(weights, keras_model_fn)
     pairs = dataset.map(lambda batch: (batch["x"], batch["y"]))
     loss, accuracy = model.evaluate(pairs, verbose=0)
     return {"loss": float(loss), "accuracy": float(accuracy)}

@@ -10,6 +10,11 @@ Notebook 07 compares aggregation rules on three partitions of the same writers:
 - ``unequal``: the real writers again, but each keeps only a random share of its
   examples (log-uniform between `smallest_fraction` and 1), so client sizes differ
   by an order of magnitude or more.
+- ``label-skewed`` (notebook 09): the pooled examples dealt back to the same client
+  ids with the same sizes, but each client's examples follow a label mix of its own:
+  drawn from a Dirichlet distribution with concentration `alpha`
+  (`dirichlet_label_partition`; small alpha: a few labels per client, large alpha:
+  close to IID), or uniform over `k` labels chosen per client (`k_labels_partition`).
 
 The partitions are held in memory as NumPy arrays (`clients_in_memory`) and wrapped as a
 TFF `ClientData` (`as_client_data`) with EMNIST's element structure
@@ -135,6 +140,69 @@ def labels_dealt_at_random(labels_by_client: dict, seed: int = 0) -> dict:
     return dict(zip(labels_by_client, np.split(pooled, sizes)))
 
 
+def dirichlet_label_partition(arrays: Arrays, alpha: float, seed: int = 0,
+                              num_classes: int = 10) -> Arrays:
+    """Label skew: the same ids, sizes and examples, each client's labels drawn from a
+    mix `p_i ~ Dirichlet(alpha, ..., alpha)` of its own.
+
+    alpha = 0.1 gives most clients one or two labels, alpha = 1 a few dominant ones,
+    alpha = 100 nearly the pooled mix. Deterministic for a given `seed`.
+    """
+    if not alpha > 0:
+        raise ValueError(f"alpha must be positive, got {alpha}.")
+    rng = np.random.default_rng([seed, 9])
+    mixes = rng.dirichlet(np.full(num_classes, float(alpha)), size=len(arrays))
+    return _deal_by_label_mix(arrays, mixes, rng)
+
+
+def k_labels_partition(arrays: Arrays, k: int, seed: int = 0,
+                       num_classes: int = 10) -> Arrays:
+    """Label skew: the same ids, sizes and examples, each client holding (as far as
+    the pool allows) only `k` labels, chosen at random per client, in equal shares.
+    Deterministic for a given `seed`."""
+    if not 1 <= k <= num_classes:
+        raise ValueError(f"k must be between 1 and {num_classes}, got {k}.")
+    rng = np.random.default_rng([seed, 10])
+    mixes = np.zeros((len(arrays), num_classes))
+    for row in mixes:
+        row[rng.choice(num_classes, k, replace=False)] = 1.0 / k
+    return _deal_by_label_mix(arrays, mixes, rng)
+
+
+def _deal_by_label_mix(arrays: Arrays, mixes: np.ndarray, rng) -> Arrays:
+    """Deal the pooled examples back to the clients of `arrays`, with their sizes: client
+    i draws its examples label by label from `mixes[i]`. Clients are served in a random
+    order; a label that has run out is dropped from the later clients' mixes (the
+    clients served last get what is left, so every example is dealt exactly once)."""
+    labels, pixels = _pool(arrays)
+    num_classes = mixes.shape[1]
+    pools = [list(rng.permutation(np.flatnonzero(labels == c))) for c in range(num_classes)]
+    ids, counts = list(arrays), list(sizes(arrays).values())
+    chosen = {}
+    for i in rng.permutation(len(ids)):
+        chosen[ids[i]] = _draw(pools, mixes[i], counts[i], rng)
+    result = {}
+    for cid in ids:  # in the original client order
+        picked = np.sort(np.asarray(chosen[cid], dtype=int))
+        result[cid] = collections.OrderedDict(label=labels[picked], pixels=pixels[picked])
+    return result
+
+
+def _draw(pools: list, mix: np.ndarray, n: int, rng) -> list:
+    """Take `n` examples from the per-label `pools` following `mix` (renormalised over
+    the labels that still have examples)."""
+    taken = []
+    while len(taken) < n:
+        left = np.array([len(pool) for pool in pools], float)
+        weights = np.where(left > 0, mix, 0.0)
+        if weights.sum() == 0:  # the client's labels ran out: take from what is left
+            weights = left
+        counts = rng.multinomial(n - len(taken), weights / weights.sum())
+        for c, count in enumerate(np.minimum(counts, left.astype(int))):
+            taken += [pools[c].pop() for _ in range(count)]
+    return taken
+
+
 def label_skew(arrays: Arrays, num_classes: int = 10) -> float:
     """How different the clients' label mixes are: the mean of `label_distances`.
 
@@ -142,6 +210,12 @@ def label_skew(arrays: Arrays, num_classes: int = 10) -> float:
     differ, and small clients score high by chance alone."""
     return float(np.mean(label_distances(
         {cid: a["label"] for cid, a in arrays.items()}, num_classes)))
+
+
+def labels_per_client(arrays: Arrays, share: float = 0.05) -> float:
+    """The mean number of labels that make up at least `share` of a client's examples."""
+    counts = [np.bincount(a["label"], minlength=10) / len(a["label"]) for a in arrays.values()]
+    return float(np.mean([np.sum(c >= share) for c in counts]))
 
 
 def describe(arrays: Arrays) -> str:
@@ -155,6 +229,32 @@ def describe(arrays: Arrays) -> str:
 def _top_share(n: np.ndarray, top: float = 0.1) -> float:
     k = max(1, int(round(top * len(n))))
     return float(np.sort(n)[::-1][:k].sum() / n.sum())
+
+
+def federated_data_for_round(arrays: Arrays, clients_per_round: int = 10, *,
+                             epochs: int = 5, batch_size: int = 20, seed: int = 0,
+                             invert: bool = True):
+    """`data_for_round(r)` for in-memory clients (for `training_loop.run_training`): the
+    clients `data.sample_clients(ids, clients_per_round, r, seed)`, each client's
+    examples shuffled (seeded, anew in every round), preprocessed and batched as in
+    `aggregation.federated_data`, then repeated for `epochs` local epochs. Returns a
+    `data.RoundData` (it knows the clients' ids and how many clients there are), the
+    same for the same round, so every algorithm can train on exactly the same data."""
+    from course_utils import aggregation, data
+
+    client_data, ids, cache = as_client_data(arrays), list(arrays), {}
+
+    def data_for_round(round_num: int):
+        if round_num not in cache:
+            chosen = data.sample_clients(ids, clients_per_round, round_num, seed)
+            datasets = aggregation.federated_data(
+                client_data, chosen, holdout_fraction=0, batch_size=batch_size,
+                seed=seed * 100_003 + round_num, invert=invert)
+            cache[round_num] = data.RoundData([d.repeat(epochs) for d in datasets],
+                                              chosen, population=len(ids))
+        return cache[round_num]
+
+    return data_for_round
 
 
 def as_client_data(arrays: Arrays):

@@ -279,7 +279,8 @@ def _plain_log_axis(ax) -> None:
 
 def plot_training_curves(histories, metrics: Sequence[str] = ("loss", "accuracy"),
                          title: str = "Training", chance: float | None = None,
-                         eval_label: str = "test", log_loss: bool = False) -> Figure:
+                         eval_label: str = "test", log_loss: bool = False,
+                         show_training: bool = True) -> Figure:
     """Loss and accuracy per round for one or several runs of `run_training`.
 
     `histories` is one history (a list of per-round dicts), a list of them, or a dict
@@ -288,7 +289,8 @@ def plot_training_curves(histories, metrics: Sequence[str] = ("loss", "accuracy"
     (`eval_<metric>`, dashed, same colour). One legend below the panels names them.
     `chance` draws a dotted line on the accuracy panel (0.1 for ten balanced classes);
     `eval_label` names the evaluation curves; `log_loss` puts the loss on a log scale
-    (for runs whose losses differ by orders of magnitude).
+    (for runs whose losses differ by orders of magnitude); `show_training=False` draws
+    the evaluation curves only.
     """
     if isinstance(histories, Sequence) and histories and isinstance(histories[0], Mapping):
         histories = {"run": histories}
@@ -302,12 +304,15 @@ def plot_training_curves(histories, metrics: Sequence[str] = ("loss", "accuracy"
         color = colors[index % len(colors)]
         rounds = history_column(history, "round")
         for ax, metric in zip(axes, metrics):
-            for kind, style in (("train", "-"), ("eval", "--")):
+            kinds = (("train", "-"), ("eval", "--")) if show_training else (("eval", "-"),)
+            for kind, style in kinds:
                 values = history_column(history, f"{kind}_{metric}")
                 if np.all(np.isnan(values)):
                     continue
                 label = f"{name}: {'training' if kind == 'train' else eval_label}"
-                ax.plot(rounds, values, style, color=color, marker=".", label=label)
+                known = ~np.isnan(values)  # rounds that were not evaluated are skipped
+                ax.plot(rounds[known], values[known], style, color=color, marker=".",
+                        label=label)
     for ax, metric in zip(axes, metrics):
         # The accuracy axis follows the data (small differences stay visible); a
         # chance line, when asked for, widens it to show how far above chance it is.
@@ -429,4 +434,65 @@ def plot_accuracy_vs_epsilon(runs: Sequence[Mapping], baseline: float | None = N
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
+
+
+# --- notebook 09: label skew and client drift --------------------------------------------
+
+def plot_label_mixes(partitions: Mapping[str, Mapping[str, Mapping]], num_clients: int = 20,
+                     num_classes: int = NUM_CLASSES,
+                     title: str = "Label mix of the first clients") -> Figure:
+    """One panel per partition (`partitions`: name -> {client id -> {"label": ...}}),
+    one stacked bar per client: the share of each digit among its examples."""
+    partitions = dict(partitions)
+    _check_not_empty(partitions, "partitions")
+    fig = Figure(figsize=(3.6 * len(partitions), 2.9), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(partitions), sharey=True))
+    colors = matplotlib.colormaps["tab10"].colors
+    for ax, (name, arrays) in zip(axes, partitions.items()):
+        clients = list(arrays)[:num_clients]
+        shares = np.array([label_counts(arrays[c]["label"], num_classes)
+                           / max(len(arrays[c]["label"]), 1) for c in clients])
+        bottom = np.zeros(len(clients))
+        for digit in range(num_classes):
+            ax.bar(range(len(clients)), shares[:, digit], bottom=bottom,
+                   color=colors[digit % len(colors)], width=0.85, label=str(digit))
+            bottom += shares[:, digit]
+        ax.set_title(name)
+        ax.set_xlabel("client")
+        ax.set_xticks([])
+    axes[0].set_ylabel("share of its examples")
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right center",
+               title="digit", fontsize=8)
+    fig.suptitle(title)
+    return fig
+
+
+def plot_drift(results: Mapping[str, Mapping[int, Mapping[str, float]]],
+               start_accuracy: float | None = None,
+               title: str = "One round from the same model, more or fewer local epochs"
+               ) -> Figure:
+    """Client drift: `results` maps partition -> {local epochs -> {"accuracy",
+    "cosine"}}; left, the averaged model's test accuracy after the round (the starting
+    model's as a dotted line); right, the mean cosine between the clients' updates."""
+    results = dict(results)
+    _check_not_empty(results, "partitions")
+    fig = Figure(figsize=(10, 3.2), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    for name, by_epochs in results.items():
+        epochs = sorted(by_epochs)
+        left.plot(epochs, [by_epochs[e]["accuracy"] for e in epochs], marker="o", label=name)
+        right.plot(epochs, [by_epochs[e]["cosine"] for e in epochs], marker="o", label=name)
+    if start_accuracy is not None:
+        left.axhline(start_accuracy, color="gray", linestyle=":", label="before the round")
+    for ax, label in ((left, "test accuracy after the round"),
+                      (right, "mean cosine between client updates")):
+        ax.set_xscale("log")
+        ax.set_xticks(sorted({e for r in results.values() for e in r}))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.set_xlabel("local epochs")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    right.axhline(0.0, color="gray", linewidth=0.8)
+    left.legend(fontsize=8)
+    fig.suptitle(title)
     return fig

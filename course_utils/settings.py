@@ -24,6 +24,7 @@ class CourseSettings:
     # True: the same first clients every round (the original tutorial); False: a fresh
     # seeded sample per round (course_utils.cli.experiment.federated_data_for_round).
     fixed_clients: bool = False
+    model: str = "linear"  # "linear" or "cnn" (course_utils.models.MODELS, notebook 09)
     extra: dict = field(default_factory=dict)  # algorithm options (--extra), as parsed
 
 
@@ -35,3 +36,10 @@ LR_DECAY = 0.9
 # Defaults of notebook 10's DP-FedAvg (and of dp-fedavg's --extra options).
 DP_CLIP = 1.0
 DP_NOISE_MULTIPLIER = 1.0
+# Defaults of notebook 09's remedies (and of their --extra options).
+FEDPROX_MU = 0.01
+FEDAVGM_MOMENTUM = 0.9
+FEDADAM_SERVER_LEARNING_RATE = 0.01
+# Adam's constants (Reddi et al.'s choices); epsilon is their "tau", which keeps steps
+# on tiny pseudo-gradients from being blown up to full size.
+FEDADAM_BETA_1, FEDADAM_BETA_2, FEDADAM_EPSILON = 0.9, 0.99, 1e-3

@@ -43,14 +43,15 @@ def model_weights(process, state):
 
 
 def run_training(process, rounds: int, data_for_round: Callable[[int], list], *,
-                 state=None, evaluate: Callable | None = None, progress: bool = True,
-                 description: str = "training"):
+                 state=None, evaluate: Callable | None = None, evaluate_every: int = 1,
+                 progress: bool = True, description: str = "training"):
     """Run `rounds` rounds of `process`; return (final state, history).
 
     `data_for_round(r)` gives the list of client datasets for round r (1-based), so a
     fixed set or a fresh sample of clients per round is the caller's choice.
     `evaluate(weights)` (for example `models.evaluate_keras` on a test set) adds
-    `eval_loss` / `eval_accuracy` after each round. `history` has one dict per round:
+    `eval_loss` / `eval_accuracy` after each round (or only every `evaluate_every`
+    rounds and after the last, when evaluating is costly). `history` has one dict per round:
     round, seconds, train_loss, train_accuracy (+ eval_* when evaluating).
     """
     if rounds < 1:
@@ -65,7 +66,8 @@ def run_training(process, rounds: int, data_for_round: Callable[[int], list], *,
         seconds = time.perf_counter() - start
         state, metrics = (output.state, output.metrics) if hasattr(output, "state") else output
         row = {"round": round_num, "seconds": seconds, **train_metrics(metrics)}
-        if evaluate is not None:
+        if evaluate is not None and (round_num % evaluate_every == 0
+                                     or round_num == rounds):
             row.update({f"eval_{k}": v for k, v in
                         evaluate(model_weights(process, state)).items()})
         history.append(row)

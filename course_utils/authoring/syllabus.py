@@ -27,7 +27,7 @@ from course_utils.repository import (  # noqa: F401 - part of this module's inte
 class Lesson:
     """One notebook of the course."""
 
-    number: str  # "00" .. "08"
+    number: str  # "00" .. "10"
     file: str  # file name in notebooks/
     title: str  # without the number: the header is "# {number} · {title}"
     summary: str  # one line for the README's syllabus table
@@ -143,6 +143,20 @@ SYLLABUS: tuple[Lesson, ...] = (
          "distributed runtime",
          "what changes when a simulation scales out, and what does not"),
         ("05",), "Notebook 05.", 25),
+    Lesson(
+        "09", "09_beyond_fedavg.ipynb", "Beyond FedAvg",
+        "a CNN through the same code; client drift on label-skewed clients; FedProx, "
+        "SCAFFOLD, server optimizers built by hand and checked against TFF",
+        ("train a small CNN with the hand-built FedAvg of notebook 05, unchanged, to 0.95 "
+         "test accuracy, and count what it costs on the network",
+         "make client drift visible: label-skewed clients, more local epochs, client "
+         "updates that point apart",
+         "write FedProx's client update (graded), and find where `tff.learning`'s "
+         "FedProx differs from the paper",
+         "build SCAFFOLD with a stateful client (a value placed at CLIENTS) and server "
+         "optimizers (FedAvgM, FedAdam), each checked against TFF or NumPy",
+         "compare the remedies on equal terms, tuned alike"),
+        ("05", "06", "07"), "Notebooks 05-07.", 60, has_solution=True),
     Lesson(
         "10", "10_privacy.ipynb", "Privacy",
         "what an update leaks, DP-FedAvg by hand with a real privacy account "

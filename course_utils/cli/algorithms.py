@@ -13,7 +13,9 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from course_utils.settings import (
-    CLIP_NORM, DP_CLIP, DP_NOISE_MULTIPLIER, LR_DECAY, CourseSettings,
+    CLIP_NORM, DP_CLIP, DP_NOISE_MULTIPLIER, FEDADAM_BETA_1, FEDADAM_BETA_2,
+    FEDADAM_EPSILON, FEDADAM_SERVER_LEARNING_RATE, FEDAVGM_MOMENTUM, FEDPROX_MU, LR_DECAY,
+    CourseSettings,
 )
 
 
@@ -58,6 +60,10 @@ class Algorithm:
     # "module:function", called as function(settings, num_clients) -> extra entries of
     # the JSON result (dp-fedavg: "privacy").
     report: str | None = None
+    # the --model values it can train (course_utils.models.MODELS)
+    models: tuple[str, ...] = ("linear",)
+    # --server-learning-rate when the command line does not give one (None: the course's)
+    server_learning_rate: float | None = None
 
     def parse_options(self, extra: dict) -> dict:
         """`extra` (strings from the command line, or values) with every option typed and
@@ -78,13 +84,21 @@ class Algorithm:
     def run_report(self, settings: CourseSettings, num_clients: int) -> dict:
         return _call(self.report, self._parsed(settings), num_clients) if self.report else {}
 
+    def check_model(self, model: str) -> None:
+        """OptionError unless this algorithm can train `model`."""
+        if model not in self.models:
+            raise OptionError(f"--model {model}: {self.name} trains only --model "
+                              f"{' or '.join(self.models)}.")
+
     def _parsed(self, settings: CourseSettings) -> CourseSettings:
         return replace(settings, extra=self.parse_options(settings.extra))
 
     def help_line(self) -> str:
         options = "; ".join(f"{o.name}" + (f" (default {o.default})" if o.default is not None
                                             else "") + f": {o.help}" for o in self.options)
-        return self.description + (f" [--extra {options}]" if options else "")
+        models = f" [--model {'|'.join(self.models)}]" if len(self.models) > 1 else ""
+        return (self.description + models
+                + (f" [--extra {options}]" if options else ""))
 
 
 def _call(target: str, *args):
@@ -98,13 +112,14 @@ def _one_of(*choices: str) -> dict:
 
 
 _POSITIVE = dict(valid=lambda value: value > 0, valid_text="greater than 0")
+_BOTH_MODELS = ("linear", "cnn")
 _BUILDERS = "course_utils.cli.builders"
 
 ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
     Algorithm("fedavg", "unweighted FedAvg built by hand (course_utils.fedavg, notebook 05)",
-              f"{_BUILDERS}:fedavg"),
+              f"{_BUILDERS}:fedavg", models=_BOTH_MODELS),
     Algorithm("tff-fedavg", "tff.learning.algorithms.build_weighted_fed_avg (notebook 02)",
-              f"{_BUILDERS}:tff_fedavg"),
+              f"{_BUILDERS}:tff_fedavg", models=_BOTH_MODELS),
     Algorithm("fedavg-midpoint", "unweighted FedAvg; the server moves halfway to the "
               "clients' mean (notebook 06, exercise 1)", f"{_BUILDERS}:fedavg_midpoint"),
     Algorithm("fedavg-clip", "unweighted FedAvg with each batch's client gradients clipped "
@@ -138,6 +153,31 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
                Option("accountant", "rdp", "rdp (as TFF's tutorial) or pld",
                       **_one_of("rdp", "pld"))),
               client_sampling="poisson", report="course_utils.dp_fedavg:privacy_of_run"),
+    Algorithm("fedprox", "FedProx built by hand: clients add mu/2 |w - w_server|^2 to their "
+              "loss; example-weighted mean (course_utils.fedprox, notebook 09)",
+              f"{_BUILDERS}:fedprox",
+              (Option("mu", FEDPROX_MU, "the proximal strength (0 = weighted FedAvg)",
+                      valid=lambda value: value >= 0, valid_text="0 or more"),),
+              models=_BOTH_MODELS),
+    Algorithm("scaffold", "SCAFFOLD built by hand (control variates, option II; server step "
+              "--server-learning-rate; course_utils.scaffold, notebook 09)",
+              f"{_BUILDERS}:scaffold", models=_BOTH_MODELS),
+    Algorithm("fedavgm", "weighted FedAvg whose server applies SGD with momentum to the "
+              "pseudo-gradient (step --server-learning-rate; "
+              "course_utils.server_optimizers, notebook 09)", f"{_BUILDERS}:fedavgm",
+              (Option("momentum", FEDAVGM_MOMENTUM, "the server's momentum",
+                      valid=lambda value: 0 <= value < 1, valid_text="in [0, 1)"),),
+              models=_BOTH_MODELS),
+    Algorithm("fedadam", "weighted FedAvg whose server applies Adam to the pseudo-gradient "
+              f"(step --server-learning-rate, default {FEDADAM_SERVER_LEARNING_RATE:g} "
+              "here; course_utils.server_optimizers, notebook 09)", f"{_BUILDERS}:fedadam",
+              (Option("beta_1", FEDADAM_BETA_1, "Adam's first-moment decay",
+                      valid=lambda value: 0 <= value < 1, valid_text="in [0, 1)"),
+               Option("beta_2", FEDADAM_BETA_2, "Adam's second-moment decay",
+                      valid=lambda value: 0 <= value < 1, valid_text="in [0, 1)"),
+               Option("epsilon", FEDADAM_EPSILON, "Adam's epsilon (Reddi et al.'s tau)",
+                      **_POSITIVE)),
+              models=_BOTH_MODELS, server_learning_rate=FEDADAM_SERVER_LEARNING_RATE),
 )}
 
 

@@ -6,17 +6,27 @@ from __future__ import annotations
 from course_utils.settings import CourseSettings
 
 
+def _keras_model_fn(settings: CourseSettings):
+    from course_utils import models
+
+    return models.model_fn(settings.model)
+
+
 def fedavg(settings: CourseSettings):
     from course_utils import fedavg
 
-    return fedavg.build_unweighted_fedavg_process(settings.client_learning_rate)
+    return fedavg.build_unweighted_fedavg_process(settings.client_learning_rate,
+                                                  model_fn=_keras_model_fn(settings))
 
 
 def tff_fedavg(settings: CourseSettings):
-    from course_utils import tff_learning
+    import functools
 
-    return tff_learning.build_fedavg(settings.client_learning_rate,
-                                     settings.server_learning_rate)
+    from course_utils import models, tff_learning
+
+    return tff_learning.build_fedavg(
+        settings.client_learning_rate, settings.server_learning_rate,
+        model_fn=functools.partial(models.tff_model_fn, _keras_model_fn(settings)))
 
 
 def fedavg_midpoint(settings: CourseSettings):
@@ -75,3 +85,39 @@ def dp_fedavg(settings: CourseSettings):
     from course_utils import dp_fedavg
 
     return dp_fedavg.build_from_settings(settings)
+
+
+# --- notebook 09: beyond FedAvg -------------------------------------------------------
+
+def fedprox(settings: CourseSettings):
+    from course_utils import fedprox
+
+    return fedprox.build_fedprox_process(settings.client_learning_rate,
+                                         settings.extra["mu"],
+                                         model_fn=_keras_model_fn(settings))
+
+
+def scaffold(settings: CourseSettings):
+    from course_utils import scaffold
+
+    return scaffold.ScaffoldSimulation(scaffold.build_scaffold_process(
+        settings.client_learning_rate, settings.server_learning_rate,
+        model_fn=_keras_model_fn(settings)))
+
+
+def fedavgm(settings: CourseSettings):
+    from course_utils import server_optimizers
+
+    return server_optimizers.build_server_optimizer_process(
+        server_optimizers.fedavgm_optimizer(settings.server_learning_rate,
+                                            settings.extra["momentum"]),
+        settings.client_learning_rate, model_fn=_keras_model_fn(settings))
+
+
+def fedadam(settings: CourseSettings):
+    from course_utils import server_optimizers
+
+    return server_optimizers.build_server_optimizer_process(
+        server_optimizers.fedadam_optimizer(settings.server_learning_rate,
+                                            **settings.extra),
+        settings.client_learning_rate, model_fn=_keras_model_fn(settings))

@@ -93,6 +93,7 @@ def run_experiment(algorithm: str, config: CourseSettings | None = None, data_ar
     eval_split = eval_split or DEFAULT_EVAL_SPLIT
     entry = algorithms.get(algorithm)  # ValueError naming the algorithms that exist
     entry.parse_options(config.extra)  # OptionError (exit 2) before any data is read
+    entry.check_model(config.model)
     if config.rounds < 1:
         raise ExperimentError(f"--rounds must be at least 1, got {config.rounds}.")
 
@@ -106,9 +107,9 @@ def run_experiment(algorithm: str, config: CourseSettings | None = None, data_ar
     # Check the data and the evaluation split before any training.
     source = data.resolve_source(data_arg)
     splits = data.prepare(source)
-    if eval_split not in splits:
+    if eval_split not in data.split_names(splits):
         raise data.DataError(f"No split {eval_split!r} in {source.sqlite_path}; it has: "
-                             f"{', '.join(sorted(splits))}.")
+                             f"{', '.join(data.split_names(splits))}.")
     clients = splits.get(DEFAULT_TRAIN_SPLIT, 0)
     if not 0 < config.clients_per_round <= clients:
         raise ExperimentError(f"--clients-per-round must be between 1 and {clients} (the "
@@ -120,6 +121,8 @@ def run_experiment(algorithm: str, config: CourseSettings | None = None, data_ar
     data_arg = str(source.directory) if source.mode != "emnist" else "emnist"
 
     train, _ = data.load_emnist(data=data_arg, verbose=False)
+    if eval_split == data.HELDOUT_SPLIT:  # never train on the writers evaluated on
+        train = data.without_writers(train, data.heldout_writer_ids(train.client_ids))
     data_for_round = federated_data_for_round(train, config, entry.client_sampling)
     try:
         process = entry.build(config)
@@ -132,7 +135,8 @@ def run_experiment(algorithm: str, config: CourseSettings | None = None, data_ar
 
     weights = training_loop.model_weights(process, state)
     final = models.evaluate_keras(weights, evaluation_dataset(eval_split, data_arg,
-                                                              config.invert))
+                                                              config.invert),
+                                  models.model_fn(config.model))
     report = entry.run_report(config, len(train.client_ids))
     return {
         "algorithm": algorithm,

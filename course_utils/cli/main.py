@@ -135,15 +135,22 @@ def _add_train_parser(commands) -> None:
                        help="sample | emnist | a directory with emnist_all.sqlite "
                             "(default: $COURSE_DATA or sample)")
     train.add_argument("--eval-split", default=None,
-                       help="split of that SQLite file to evaluate on "
-                            "(default: digits_only_test)")
+                       help="split of that SQLite file to evaluate on (default: "
+                            "digits_only_test), or heldout_writers: all examples of a "
+                            "fixed fifth of the writers, who are then left out of "
+                            "training")
     train.add_argument("--epochs", type=_positive_int, default=COURSE.epochs,
                        help=f"local epochs per round (default {COURSE.epochs})")
     train.add_argument("--batch-size", type=_positive_int, default=COURSE.batch_size)
     train.add_argument("--client-learning-rate", type=_learning_rate,
                        default=COURSE.client_learning_rate)
-    train.add_argument("--server-learning-rate", type=_learning_rate,
-                       default=COURSE.server_learning_rate)
+    train.add_argument("--server-learning-rate", type=_learning_rate, default=None,
+                       help=f"the server's step (default {COURSE.server_learning_rate:g}; "
+                            "fedadam: its own, see above)")
+    train.add_argument("--model", choices=["linear", "cnn"], default=COURSE.model,
+                       help="linear: one dense softmax layer (7,850 parameters); cnn: a "
+                            "small CNN (56,714 parameters, notebook 09). Default "
+                            f"{COURSE.model}")
     train.add_argument("--no-invert", dest="invert", action="store_false",
                        help="keep TFF's pixels (1.0 = background), as the original tutorial")
     train.add_argument("--fixed-clients", action="store_true",
@@ -163,17 +170,23 @@ def _add_train_parser(commands) -> None:
 
 def _train(args) -> int:
     from course_utils.cli import algorithms, experiment
-    from course_utils.settings import CourseSettings
+    from course_utils.settings import COURSE, CourseSettings
 
+    entry = algorithms.get(args.algorithm)
+    server_learning_rate = args.server_learning_rate
+    if server_learning_rate is None:
+        server_learning_rate = entry.server_learning_rate or COURSE.server_learning_rate
     config = CourseSettings(
         rounds=args.rounds, clients_per_round=args.clients_per_round, seed=args.seed,
         epochs=args.epochs, batch_size=args.batch_size,
         client_learning_rate=args.client_learning_rate,
-        server_learning_rate=args.server_learning_rate, invert=args.invert,
-        extra=dict(args.extra), fixed_clients=args.fixed_clients)
+        server_learning_rate=server_learning_rate, invert=args.invert,
+        extra=dict(args.extra), fixed_clients=args.fixed_clients, model=args.model)
 
-    # Refuse unknown or malformed --extra options before any data is read.
-    algorithms.get(args.algorithm).parse_options(config.extra)
+    # Refuse unknown or malformed --extra options, or a model the algorithm cannot
+    # train, before any data is read.
+    entry.parse_options(config.extra)
+    entry.check_model(config.model)
     if args.workers > args.clients_per_round:
         raise UsageError(f"--workers {args.workers} with --clients-per-round "
                          f"{args.clients_per_round}: each worker trains a share of a "

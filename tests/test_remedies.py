@@ -1,0 +1,38 @@
+"""Notebook 09's comparison set-up (course_utils.remedies): one setting per method, the
+same sweep rule for all, traffic read from the types (SCAFFOLD twice FedAvg's)."""
+
+import pytest
+
+from course_utils import remedies, scaffold
+
+
+def test_every_method_gets_the_same_sweep_rule():
+    for name, method in remedies.METHODS.items():
+        values = remedies.grid(name)
+        assert values == pytest.approx([method.centre / 3, method.centre, method.centre * 3])
+    assert set(remedies.CHOSEN) == set(remedies.METHODS)
+
+
+def test_built_methods_and_their_traffic():
+    processes = {name: remedies.build(name) for name in remedies.METHODS}
+    assert isinstance(processes["SCAFFOLD"], scaffold.ScaffoldSimulation)
+    traffic = {name: remedies.traffic(p) for name, p in processes.items()}
+    model_bytes = 4 * 7_850
+    for name in ("FedAvg", "FedProx", "FedAdam"):
+        assert traffic[name].download == model_bytes
+        assert traffic[name].upload == model_bytes + 12  # weights + loss, accuracy, count
+    assert traffic["SCAFFOLD"].download == 2 * model_bytes
+    assert traffic["SCAFFOLD"].upload == 2 * model_bytes + 12
+    with pytest.raises(ValueError, match="Unknown method"):
+        remedies.build("FedNothing")
+
+
+def test_comparison_table():
+    history = [{"round": r, "seconds": 0.5, "eval_accuracy": 0.1 * r} for r in range(1, 7)]
+    traffic = {"FedAvg": remedies.aggregation.Traffic(100, 112, {}),
+               "SCAFFOLD": remedies.aggregation.Traffic(200, 212, {})}
+    table = remedies.comparison_table({"FedAvg": history, "SCAFFOLD": history}, traffic, 10)
+    lines = table.splitlines()
+    assert lines[0].startswith("| method | setting | round 3 | round 6 | mean of rounds 4-6")
+    assert "| FedAvg | server step 1 | 0.300 | 0.600 | **0.500** | 100 / 112 B |" in lines[2]
+    assert "0.00 MB" in lines[2] and len(lines) == 4
