@@ -74,3 +74,21 @@ def settings_sweep_table(result: dict) -> str:
                      f"| {bold}{row['mean_accuracy']:.2f}{bold} ({row['min_accuracy']:.2f}-"
                      f"{row['max_accuracy']:.2f}){exploded} |")
     return "\n".join(lines)
+
+
+def beyond_sweep_table(result: dict) -> str:
+    """Markdown table of benchmarks/beyond_sweep.py's results (notebook 09): per method,
+    every value tried, its mean accuracy over the last rounds on the validation half and
+    on the test half of the test writers, and the value chosen (in bold)."""
+    last = result["rounds"] - 2
+    lines = [f"| method | setting | values tried: validation half / test half (mean of "
+             f"rounds {last}-{result['rounds']}) | chosen |", "|---|---|---|---|"]
+    for method, chosen in result["chosen"].items():
+        runs = sorted((r for r in result["runs"] if r["method"] == method),
+                      key=lambda r: r["value"])
+        tried = "; ".join(
+            ("**{}**" if r["value"] == chosen else "{}").format(
+                f"{r['value']:.3g}: {r['validation_last3']:.3f} / {r['test_last3']:.3f}")
+            for r in runs)
+        lines.append(f"| {method} | {runs[0]['setting']} | {tried} | {chosen:.3g} |")
+    return "\n".join(lines)

@@ -36,3 +36,31 @@ def test_comparison_table():
     assert lines[0].startswith("| method | setting | round 3 | round 6 | mean of rounds 4-6")
     assert "| FedAvg | server step 1 | 0.300 | 0.600 | **0.500** | 100 / 112 B |" in lines[2]
     assert "0.00 MB" in lines[2] and len(lines) == 4
+
+
+def test_the_chosen_settings_are_the_recorded_sweeps_and_each_got_the_same_rule():
+    from course_utils import benchmark_results
+
+    sweep = benchmark_results.load("beyond_sweep")
+    assert sweep["chosen"] == remedies.CHOSEN
+    for name, chosen in sweep["chosen"].items():
+        runs = {r["value"]: r for r in sweep["runs"] if r["method"] == name}
+        assert set(remedies.grid(name)) <= set(runs)  # the same three for everyone
+        # the chosen value is the best on the validation half, and not at an end of
+        # the grid unless the grid was extended twice already
+        assert chosen == max(runs, key=lambda v: runs[v]["validation_last3"])
+        if chosen in (min(runs), max(runs)):
+            assert len(runs) == len(remedies.GRID_FACTORS) + 2
+
+
+def test_sweep_table_marks_the_chosen_value():
+    from course_utils import benchmark_results
+
+    result = {"rounds": 10, "chosen": {"FedAvg": 1.0}, "runs": [
+        {"method": "FedAvg", "setting": "server step", "value": v,
+         "validation_last3": acc, "test_last3": acc - 0.01}
+        for v, acc in ((1 / 3, 0.5), (1.0, 0.7), (3.0, 0.6))]}
+    table = benchmark_results.beyond_sweep_table(result).splitlines()
+    assert "rounds 8-10" in table[0]
+    assert table[2] == ("| FedAvg | server step | 0.333: 0.500 / 0.490; **1: 0.700 / 0.690**; "
+                        "3: 0.600 / 0.590 | 1 |")
