@@ -29,7 +29,7 @@ from notebook_code import (NOTEBOOKS, definitions, notebook_cells, notebook_func
                            notebook_namespace, normalised_source, package_node)
 
 import course_utils  # noqa: F401  (installs the worker-safe context)
-from course_utils import aggregation, data, fedavg, models
+from course_utils import aggregation, data, fedavg, fedprox, models
 from course_utils.cli import experiment
 from course_utils.exercises import nb06_solutions, nb07
 from course_utils.settings import CourseSettings
@@ -245,6 +245,11 @@ COPIES = [
     Copy("08_scaling_out.ipynb", "data_for_round", experiment.federated_data_for_round,
          _round_data_check("data_for_round", lambda ns: CourseSettings(
              clients_per_round=ns["CLIENTS_PER_ROUND"], epochs=5, batch_size=20, seed=0))),
+    # Notebook 09 is an exercise notebook: the learner writes fedprox_client_update (a
+    # stub in the learner copy, graded by exercises/nb09); the solved copy's is the
+    # package's.
+    Copy("solutions/09_beyond_fedavg.ipynb", "fedprox_client_update",
+         fedprox.fedprox_client_update),
 ]
 
 
