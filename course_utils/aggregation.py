@@ -20,8 +20,8 @@ How the server combines the clients' models is a choice. This module has:
 
 - `communication(method)`: the bytes that cross the network per client and round,
   read from the TFF types of what is broadcast and what is uploaded.
-- `run_comparison` and `plot_comparison`: the same rounds, seeds and sampled clients
-  for every method.
+- `run_comparison`: the same rounds, seeds and sampled clients for every method
+  (`course_utils.plots.plot_method_comparison` draws the results).
 
 Client data. Every method holds out the same examples, so that all methods train on
 the same data; only ``quality`` and ``hybrid`` use them. A client's dataset carries
@@ -556,32 +556,6 @@ def run_comparison(processes: dict, client_data, client_ids, *, rounds: int,
         _, histories[name] = training_loop.run_training(process, rounds, data_for_round,
                                                    evaluate=evaluate, progress=False)
     return histories
-
-
-def plot_comparison(results: dict, metric: str = "eval_accuracy", title: str | None = None,
-                    ylabel: str = "test accuracy"):
-    """One panel per scenario (`results`: scenario -> method -> history), one line
-    per method, `metric` per round. Returns the matplotlib figure (a notebook shows
-    it when it is a cell's last value)."""
-    from matplotlib.figure import Figure
-
-    from course_utils import plots  # noqa: F401 - lets Jupyter show the Figure as an image
-
-    fig = Figure(figsize=(4.2 * len(results), 3.3))
-    axes = fig.subplots(1, len(results), sharey=True, squeeze=False)
-    for ax, (scenario, histories) in zip(axes[0], results.items()):
-        for method, history in histories.items():
-            ax.plot([row["round"] for row in history], [row[metric] for row in history],
-                    marker="o", markersize=3, label=method)
-        ax.set_title(scenario)
-        ax.set_xlabel("round")
-        ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel(ylabel)
-    axes[0][-1].legend(fontsize=8, loc="best")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
 
 
 def final_table(results: dict, traffic: dict, clients_per_round: int, rounds: int,

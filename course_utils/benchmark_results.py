@@ -92,3 +92,22 @@ def beyond_sweep_table(result: dict) -> str:
             for r in runs)
         lines.append(f"| {method} | {runs[0]['setting']} | {tried} | {chosen:.3g} |")
     return "\n".join(lines)
+
+
+def scaling_summary(result: dict) -> str:
+    """What benchmarks/scaling.py recorded (data, date, machine, background load) and
+    its seconds per round, one line per number of clients, one column per configuration."""
+    rows = result["rows"]
+    background = max(row["background_cores"] for row in rows)
+    configs = list(dict.fromkeys(row["config"] for row in rows))
+    cell = {(row["clients"], row["config"]): row for row in rows}
+    lines = [f"A recorded run of benchmarks/scaling.py (not this notebook's): {result['data']}",
+             f"{result['date']}, {result['cpus']} CPU cores, {result['timed_rounds']} timed "
+             f"rounds per point, {result['epochs']} local epochs; other programs kept at "
+             f"most {background:.2f} cores busy during a point", "",
+             "seconds per round   " + "".join(f"{c:>12}" for c in configs)]
+    for n in sorted({row["clients"] for row in rows}):
+        lines.append(f"{n:4d} clients        " + "".join(
+            f"{cell[n, c]['seconds_per_round']:11.2f}s" if (n, c) in cell else f"{'-':>12}"
+            for c in configs))
+    return "\n".join(lines)

@@ -336,6 +336,94 @@ def plot_training_curves(histories, metrics: Sequence[str] = ("loss", "accuracy"
     return fig
 
 
+# --- comparing methods (notebook 07) -----------------------------------------------
+
+def plot_method_comparison(results: Mapping[str, Mapping[str, Sequence[Mapping]]],
+                           reference: str | None = "weighted",
+                           metric: str = "eval_accuracy", ylabel: str = "test accuracy",
+                           chance: float | None = 0.1, title: str | None = None,
+                           differences: Sequence[str] | None = None) -> Figure:
+    """One column per scenario (`results`: scenario -> method -> history of
+    `run_training`): `metric` per round of every method (top row), and, with a
+    `reference` method, each method named in `differences` (default: every other
+    method) minus the reference (bottom row), so that curves too close to tell apart
+    on the top row separate. Every panel has its legend; the
+    top row has a dotted `chance` line.
+    """
+    _check_not_empty(dict(results), "results")
+    scenarios = list(results)
+    rows = 1 if reference is None else 2
+    fig = Figure(figsize=(4.3 * len(scenarios), 3.2 * rows), layout="constrained")
+    axes = np.atleast_2d(fig.subplots(rows, len(scenarios), squeeze=False))
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    for column, scenario in enumerate(scenarios):
+        histories = results[scenario]
+        color = {name: colors[i % len(colors)] for i, name in enumerate(histories)}
+        top = axes[0, column]
+        for name, history in histories.items():
+            top.plot(history_column(history, "round"), history_column(history, metric),
+                     marker="o", markersize=3, color=color[name], label=name)
+        if chance is not None:
+            top.axhline(chance, color="gray", linestyle=":", label="chance")
+        top.set(title=scenario, ylabel=ylabel)
+        if reference is not None:
+            if reference not in histories:
+                raise ValueError(f"No {reference!r} run in scenario {scenario!r}: it has "
+                                 f"{', '.join(histories)}.")
+            base = history_column(histories[reference], metric)
+            bottom = axes[1, column]
+            names = differences or [n for n in histories if n != reference]
+            for name in names:
+                bottom.plot(history_column(histories[name], "round"),
+                            history_column(histories[name], metric) - base,
+                            marker="o", markersize=3, color=color[name],
+                            label=f"{name} - {reference}")
+            bottom.axhline(0.0, color=color[reference], linewidth=1, label=reference)
+            bottom.set(ylabel=f"{ylabel} minus {reference}")
+        for ax in axes[:, column]:
+            ax.set_xlabel("round")
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7, loc="best")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+# --- the scaling benchmark (notebook 08) ---------------------------------------------
+
+def plot_scaling_benchmark(results: Mapping) -> Figure:
+    """benchmarks/scaling.py's results (`benchmark_results.load("scaling")`): seconds
+    per round (left) and cores the workers kept busy (right) against clients per
+    round, one line per configuration, a dashed line at the machine's cores."""
+    rows = results["rows"]
+    if not rows:
+        raise ValueError("The scaling results have no rows: rerun benchmarks/scaling.py.")
+    configs = list(dict.fromkeys(row["config"] for row in rows))
+    clients = sorted({row["clients"] for row in rows})
+    cell = {(row["clients"], row["config"]): row for row in rows}
+    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    time_ax, cores_ax = fig.subplots(1, 2)
+    for config in configs:
+        points = [cell[n, config] for n in clients if (n, config) in cell]
+        x = [row["clients"] for row in points]
+        time_ax.plot(x, [row["seconds_per_round"] for row in points], marker="o",
+                     label=config)
+        cores_ax.plot(x, [row["worker_cpu_per_round"] / row["seconds_per_round"]
+                          for row in points], marker="o", label=config)
+    cores_ax.axhline(results["cpus"], color="gray", linestyle="--", linewidth=1,
+                     label=f"{results['cpus']} cores")
+    time_ax.set(xlabel="clients per round", ylabel="seconds per round",
+                title="Time per round (recorded run)")
+    cores_ax.set(xlabel="clients per round", ylabel="cores busy (worker CPU-s / s)",
+                 title=f"Cores the workers kept busy (machine: {results['cpus']})",
+                 ylim=(0, None))
+    for ax in (time_ax, cores_ax):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    return fig
+
+
 # --- privacy (notebook 10) ---------------------------------------------------------
 
 def _image_axis(ax, image, title: str, symmetric: bool = False) -> None:

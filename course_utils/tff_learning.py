@@ -67,3 +67,17 @@ def _as_model_weights(weights):
         return weights
     return tff.learning.models.ModelWeights(trainable=_trainable(weights),
                                             non_trainable=[])
+
+
+def round_from(learning_process, weights, federated_data) -> list:
+    """The trainable weights after ONE round of a tff.learning `learning_process`
+    (e.g. `build_unweighted_fed_avg`, `build_fed_sgd`) that starts from `weights` (a
+    list of arrays, e.g. a hand-built process's state), on `federated_data`: the way
+    to check that a library process and a hand-built one agree on the same data."""
+    import tensorflow_federated as tff
+
+    state = learning_process.initialize()
+    start = tff.learning.models.ModelWeights(trainable=_trainable(weights), non_trainable=[])
+    state = learning_process.set_model_weights(state, start)
+    state, _ = learning_process.next(state, federated_data)
+    return _trainable(learning_process.get_model_weights(state))

@@ -88,3 +88,16 @@ def test_recorded_cnn_run_on_heldout_writers_meets_issue_14s_acceptance():
     assert result["final"]["accuracy"] >= 0.93
     assert result["heldout_writers"] + result["trained_writers"] == 383
     assert len(result["rounds"]) == 30
+
+
+def test_scaling_summary_prints_the_recorded_seconds_per_configuration():
+    rows = [{"config": c, "clients": n, "seconds_per_round": s, "background_cores": b}
+            for c, n, s, b in (("local", 10, 0.25, 0.01), ("2 workers", 10, 0.31, 0.04),
+                               ("local", 50, 1.07, 0.0))]
+    result = {"rows": rows, "data": "the sample", "date": "2026-11-22 15:09", "cpus": 2,
+              "timed_rounds": 3, "epochs": 5}
+    text = benchmark_results.scaling_summary(result)
+    assert "not this notebook's" in text and "at most 0.04 cores" in text
+    lines = text.splitlines()
+    assert lines[-2].split() == ["10", "clients", "0.25s", "0.31s"]
+    assert lines[-1].split() == ["50", "clients", "1.07s", "-"]

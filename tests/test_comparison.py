@@ -29,3 +29,18 @@ def test_every_run_sees_the_same_clients_and_datasets(sample_dir, capsys):
         "FedAvg: test accuracy 0.500 after 2 rounds", " other: test accuracy 0.500 after 2 rounds"]
     fig = compare.plot({"FedAvg": first}, "title")
     assert [line.get_label() for line in fig.axes[1].lines] == ["FedAvg: test"]
+
+
+def test_rounds_are_the_course_rounds(sample_dir):
+    """Comparison's round r is the course's round r (cli.experiment), as notebook 06 says."""
+    from conftest import assert_same_round_data
+    from course_utils import data
+    from course_utils.cli import experiment
+    from course_utils.settings import CourseSettings
+
+    train, _ = data.load_emnist(data=str(sample_dir), verbose=False)
+    compare = comparison.Comparison(train, rounds=1, evaluate=None, clients_per_round=3,
+                                    epochs=2, seed=0)
+    course = experiment.federated_data_for_round(
+        train, CourseSettings(clients_per_round=3, epochs=2, seed=0))
+    assert_same_round_data(compare.data_for_round(2), course(2))

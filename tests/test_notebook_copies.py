@@ -217,10 +217,8 @@ COPIES = [
                clients_per_round=ns["CLIENTS_PER_ROUND"], epochs=ns["EPOCHS"],
                batch_size=ns["BATCH_SIZE"], seed=ns["SEED"])))
       for nb in _both("05_fedavg_from_scratch.ipynb")],
-    *[Copy(nb, "data_for_round", experiment.federated_data_for_round,
-           _round_data_check("data_for_round", lambda ns: CourseSettings(
-               clients_per_round=ns["CLIENTS_PER_ROUND"], epochs=ns["EPOCHS"], seed=0)))
-      for nb in _both("06_modifying_fedavg.ipynb")],
+    # Notebook 06's rounds come from course_utils.comparison.Comparison (no copy in the
+    # notebook); tests/test_comparison.py holds its data to federated_data_for_round.
     Copy("solutions/06_modifying_fedavg.ipynb", "midpoint_server_update",
          nb06_solutions.midpoint_server_update),
     Copy("solutions/06_modifying_fedavg.ipynb", "clipped_client_update",

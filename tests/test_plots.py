@@ -171,3 +171,39 @@ def test_images_and_labels_by_client_read_the_clients(sample_dir):
     pixels, few = plots.client_examples(train, ids[1], max_examples=4)
     assert pixels.shape == (4, 28, 28)
     np.testing.assert_array_equal(few, arrays[ids[1]][1][:4])
+
+
+def test_method_comparison_shows_differences_from_the_reference_with_legends():
+    results = {"A": {"weighted": history([0.5, 0.6, 0.7], with_eval=True),
+                     "simple": history([0.5, 0.62, 0.69], with_eval=True),
+                     "fedsgd": history([0.2, 0.3, 0.35], with_eval=True)},
+               "B": {"weighted": history([0.4, 0.5, 0.6], with_eval=True),
+                     "simple": history([0.4, 0.5, 0.61], with_eval=True),
+                     "fedsgd": history([0.2, 0.3, 0.35], with_eval=True)}}
+    fig = plots.plot_method_comparison(results, differences=["simple"])
+    assert isinstance(fig, Figure) and len(fig.axes) == 4
+    assert all(ax.get_legend() is not None for ax in fig.axes)  # a legend in every panel
+    top_a, top_b, diff_a, diff_b = fig.axes
+    assert "chance" in [line.get_label() for line in top_a.lines]
+    diff = next(line for line in diff_a.lines if line.get_label() == "simple - weighted")
+    np.testing.assert_allclose(diff.get_ydata(), [0.0, 0.02, -0.01], atol=1e-12)
+    assert [line.get_label() for line in diff_b.lines] == ["simple - weighted", "weighted"]
+    assert len(plots.plot_method_comparison(results, reference=None).axes) == 2
+    with pytest.raises(ValueError, match="No 'quality' run"):
+        plots.plot_method_comparison(results, reference="quality")
+
+
+def test_scaling_benchmark_plot_draws_every_configuration_from_the_results():
+    rows = [{"config": c, "clients": n, "seconds_per_round": s * n,
+             "worker_cpu_per_round": 1.5 * s * n, "background_cores": 0.1}
+            for c, s in (("local", 0.02), ("2 workers", 0.03)) for n in (10, 50)]
+    results = {"rows": rows, "cpus": 2}
+    fig = plots.plot_scaling_benchmark(results)
+    time_ax, cores_ax = fig.axes
+    local = next(line for line in time_ax.lines if line.get_label() == "local")
+    np.testing.assert_allclose(local.get_ydata(), [0.2, 1.0])
+    busy = next(line for line in cores_ax.lines if line.get_label() == "2 workers")
+    np.testing.assert_allclose(busy.get_ydata(), [1.5, 1.5])
+    assert time_ax.get_legend() is not None and cores_ax.get_legend() is not None
+    with pytest.raises(ValueError, match="no rows"):
+        plots.plot_scaling_benchmark({"rows": [], "cpus": 2})

@@ -72,3 +72,49 @@ def _concat(client_data, client_ids):
     for cid in client_ids[1:]:
         dataset = dataset.concatenate(client_data.create_tf_dataset_for_client(cid))
     return dataset
+
+
+def test_round_from_starts_the_library_where_the_hand_built_process_is(sample):
+    """FedSGD and update clipping: the course's processes and tff.learning's builders
+    (notebooks 06 and 07) compute the same round from the same weights and data."""
+    import tensorflow as tf
+    import tensorflow_federated as tff
+
+    from course_utils import aggregation, fedavg
+
+    train, _ = sample
+    ids = train.client_ids[:3]
+    # FedSGD: one full-batch step per client, weighted by examples = build_fed_sgd.
+    all_examples = aggregation.federated_data(train, ids, holdout_fraction=0)
+    course = aggregation.build_process("fedsgd", holdout=False, client_learning_rate=2.0)
+    start = course.initialize()
+    course_weights, _ = course.next(start, all_examples)
+    library = tff.learning.algorithms.build_fed_sgd(
+        models.tff_model_fn, server_optimizer_fn=tff.learning.optimizers.build_sgdm(2.0))
+    library_weights = tff_learning.round_from(library, start, all_examples)
+    assert fedavg.max_weight_difference(start, course_weights) > 1e-3  # it did train
+    assert fedavg.max_weight_difference(course_weights, library_weights) < 1e-5
+    # A wrong rate on one side is caught: the check can fail.
+    slower = tff.learning.algorithms.build_fed_sgd(
+        models.tff_model_fn, server_optimizer_fn=tff.learning.optimizers.build_sgdm(1.0))
+    assert fedavg.max_weight_difference(
+        course_weights, tff_learning.round_from(slower, start, all_examples)) > 1e-4
+
+    # Clipping each client's whole update = clipping_factory as model_aggregator.
+    def clipped_update(model, dataset, server_weights, learning_rate):
+        weights, totals = fedavg.client_update(model, dataset, server_weights, learning_rate)
+        update, _ = tf.clip_by_global_norm([w - s for w, s in zip(weights, server_weights)],
+                                           0.05)
+        return [s + u for s, u in zip(server_weights, update)], totals
+
+    federated = data.make_federated_data(train, ids, epochs=1)
+    hand = fedavg.build_unweighted_fedavg_process(0.3, client_update=clipped_update)
+    hand_weights, _ = hand.next(start, federated)
+    clipped = tff.learning.algorithms.build_unweighted_fed_avg(
+        models.tff_model_fn,
+        client_optimizer_fn=tff.learning.optimizers.build_sgdm(0.3),
+        server_optimizer_fn=tff.learning.optimizers.build_sgdm(1.0),
+        model_aggregator=tff.aggregators.clipping_factory(
+            0.05, tff.aggregators.UnweightedMeanFactory()))
+    assert fedavg.max_weight_difference(
+        hand_weights, tff_learning.round_from(clipped, start, federated)) < 1e-5
