@@ -122,6 +122,8 @@ SYLLABUS: tuple[Lesson, ...] = (
          "carry a client learning-rate schedule in the server state",
          "compare algorithms fairly: every run meets the same randomly sampled clients "
          "(notebook 02 grades the sampler itself)",
+         "find the library's clipping (`tff.aggregators.clipping_factory` as "
+         "`model_aggregator=`) and check it against yours",
          "get immediate feedback from a checker on each exercise"),
         ("05",), "Notebook 05's hand-built FedAvg.", 60, has_solution=True),
     Lesson(
@@ -133,7 +135,9 @@ SYLLABUS: tuple[Lesson, ...] = (
          "see how each behaves on IID and on non-IID clients",
          "spot where popular code snippets get aggregation wrong",
          "count what each method sends over the network, and write a robust aggregator "
-         "(trimmed mean) against corrupted clients"),
+         "(trimmed mean, as a `tff.federated_aggregate`) against corrupted clients",
+         "tune FedSGD before comparing it, and check the library's equivalents "
+         "(`build_fed_sgd`, `model_aggregator=`, `tff.aggregators`) against yours"),
         ("05",), "Notebook 05.", 40, has_solution=True),
     Lesson(
         "08", "08_scaling_out.ipynb", "Scaling out",
