@@ -94,3 +94,40 @@ def test_a_skipped_colab_tier_fails_when_tiers_are_required():
     result = run_make("test-colab-when-possible", "COLAB_PYTHON=", env={"COURSE_REQUIRE_TIERS": "1"})
     assert result.returncode != 0
     assert "forbids skipping it" in result.stderr
+
+
+def path_without_python_3_11(tmp_path: Path, python: str) -> str:
+    """A PATH like this machine's, minus every Python, plus `python` (e.g. a 3.13) as
+    python3.13: a machine whose only Python is that one."""
+    folder = tmp_path / "path"
+    folder.mkdir()
+    for directory in ("/usr/local/bin", "/usr/bin", "/bin"):
+        for tool in Path(directory).glob("*"):
+            if not tool.name.startswith(("python", "pydoc", "idle", "2to3")) and \
+                    not (folder / tool.name).exists():
+                (folder / tool.name).symlink_to(tool)
+    version = subprocess.run([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                             capture_output=True, text=True).stdout.strip()
+    (folder / f"python{version}").symlink_to(python)
+    return str(folder)
+
+
+def test_make_picks_the_modern_stack_on_a_machine_without_python_3_11(tmp_path):
+    """`make lab`/`make test` on a 3.13-only machine (PATH without 3.11): .venv is built
+    with that Python from requirements-modern.txt, TFF with --ignore-requires-python.
+    (A dry run: tests/test_lab.py and the README's check start the real `make lab`.)"""
+    python = find_python("3.13", path=os.environ["PATH"]) or subprocess.run(
+        [str(ROOT / "tools" / "find_python.sh"), "3.13"], capture_output=True,
+        text=True).stdout.strip()
+    if not python:
+        from conftest import require_or_skip
+        require_or_skip("no Python 3.13 here (pyenv install 3.13)")
+    path = path_without_python_3_11(tmp_path, python)
+    result = subprocess.run(["make", "-n", "-B", "setup"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60,
+                            env={**os.environ, "PATH": path, "PYENV_ROOT": "/nonexistent"})
+    assert result.returncode == 0, result.stderr
+    assert "the modern stack (requirements-modern.txt)" in result.stdout
+    assert "pip install -r requirements-modern.txt" in result.stdout
+    assert "--no-deps --ignore-requires-python -r requirements-tff-modern.txt" in result.stdout
+    assert "-r requirements.txt" not in result.stdout
