@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-import pytest
+from conftest import require_or_skip
 
 ROOT = Path(__file__).resolve().parent.parent
 COLAB_FREEZE = ROOT.parent / "shared" / "colab" / "pip-freeze.txt"
@@ -24,7 +24,8 @@ def pins(path: Path) -> dict[str, str]:
 
 def test_modern_pins_are_colabs_versions():
     if not COLAB_FREEZE.exists():
-        pytest.skip(f"{COLAB_FREEZE} is not here (only on the course's development machines)")
+        require_or_skip(f"{COLAB_FREEZE} is not here (only beside the course's "
+                        "development checkouts)")
     colab, modern = pins(COLAB_FREEZE), pins(ROOT / "requirements-modern.txt")
     marked = {re.sub(r"[-_.]+", "-", line.split("==")[0]).lower()
               for line in (ROOT / "requirements-modern.txt").read_text().splitlines()
@@ -120,7 +121,6 @@ def test_make_picks_the_modern_stack_on_a_machine_without_python_3_11(tmp_path):
         [str(ROOT / "tools" / "find_python.sh"), "3.13"], capture_output=True,
         text=True).stdout.strip()
     if not python:
-        from conftest import require_or_skip
         require_or_skip("no Python 3.13 here (pyenv install 3.13)")
     path = path_without_python_3_11(tmp_path, python)
     result = subprocess.run(["make", "-n", "-B", "setup"], cwd=ROOT, capture_output=True,

@@ -43,7 +43,7 @@ class UnsupportedEnvironmentError(RuntimeError):
 
 def unsupported_environment_message(where: str, binder_url: str = BINDER_URL) -> str:
     """The one message for a place TFF 0.87 cannot run in (the same one the notebooks'
-    setup cell shows before course_utils is installed: `course_utils.bootstrap`)."""
+    setup cell shows before course_utils is installed: `course_utils.runtime.bootstrap`)."""
     return bootstrap.unsupported_message(where, binder_url)
 
 
