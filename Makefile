@@ -1,14 +1,30 @@
 # The course's commands. Each target sets up .venv itself when needed (once).
 #   make lab    set up, then open JupyterLab on notebooks/
-#   make test   set up, then run all tests (unit tests + nbval on every notebook)
+#   make test   set up, then run all tests (unit tests + nbval on every notebook), then
+#               the Colab-equivalent tier when a Python 3.13 is found
 #   make run    set up, then execute every notebook in order, storing outputs (regenerate)
 #   make nav    rewrite notebook headers/setup cells/footers + README table from the syllabus,
 #               and the learner copies of exercise notebooks from their solved copies
 #   make book   build the course as a static web book into build/book/_build/html
+#   make test-colab    only the Colab-equivalent tier (Python 3.13, Colab's versions)
 #   make test-browser  only the browser test (JupyterLab + headless Chromium)
 #   make test-binder   the Binder build steps in a fresh venv (slow: installs TensorFlow)
+#
+# Two stacks: Python 3.11 when present, with requirements.txt (classic: TensorFlow
+# 2.14); otherwise Python 3.13 or 3.12 with requirements-modern.txt (modern: Colab's
+# versions, TensorFlow 2.20). `make PYTHON=/path/to/python3.x ...` chooses.
 
-PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+PYTHON ?= $(shell tools/find_python.sh)
+STACK  := $(shell "$(PYTHON)" -c 'import sys; print("classic" if sys.version_info[:2] == (3, 11) else "modern")' 2>/dev/null)
+ifeq ($(STACK),modern)
+REQUIREMENTS     := requirements-modern.txt
+TFF_REQUIREMENTS := requirements-tff-modern.txt
+TFF_PIP_FLAGS    := --no-deps --ignore-requires-python
+else
+REQUIREMENTS     := requirements.txt
+TFF_REQUIREMENTS := requirements-tff.txt
+TFF_PIP_FLAGS    := --no-deps
+endif
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -23,21 +39,44 @@ TEST_DATA ?= sample
 LAB_ARGS ?=
 # Jupyter refuses to run as root unless told; containers and CI often are root.
 ROOT_ARG := $(if $(filter 0,$(shell id -u)),--allow-root)
+NBVAL := --nbval-lax --nbval-current-env --sanitize-with tests/nbval_sanitize.cfg
+# JupyterLab settings of the environments the course creates (no news toast).
+LAB_SETTINGS = share/jupyter/lab/settings
+
+# The Colab-equivalent tier: a Python 3.13 venv with Colab's versions and a fake
+# google.colab imported at kernel start; the notebooks' first cells install the course.
+COLAB_PYTHON ?= $(shell tools/find_python.sh 3.13)
+COLAB_VENV   := .venv-colab
+COLAB_STAMP  := $(COLAB_VENV)/.installed
+# The unit tests the tier runs on that stack: those whose result can depend on the
+# stack (the shims, Colab's first cell, the pins, loading data through TFF, the models
+# and tff.learning, the hand-built FedAvg, the checkers that run learners' TFF code, the
+# runtime's worker and doctor, a CLI run). The rest (authoring, plots, the book, the
+# browser, the network namespaces, `make lab`) is plain Python that `make test` already
+# runs on the classic stack; running it twice would cost CI minutes and prove nothing
+# new. `make test-colab COLAB_UNIT_TESTS=tests` runs them all.
+COLAB_UNIT_TESTS ?= tests/test_compat.py tests/test_bootstrap.py tests/test_stacks.py \
+	tests/test_data.py tests/test_tff_learning.py tests/test_fedavg.py tests/test_runtime.py \
+	tests/test_exercises_nb02.py tests/test_exercises_nb04.py tests/test_exercises_nb05.py \
+	tests/test_exercises_nb06.py tests/test_exercises_nb07.py tests/test_exercises_nb10.py \
+	"tests/test_cli.py::test_train_json_fedavg_in_a_terminal"
 
 .PHONY: setup lab test run doctor clean-venv nav browser-deps test-browser test-binder \
-        netns-deps book book-deps book-test-deps
+        netns-deps book book-deps book-test-deps test-colab test-colab-when-possible
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-tff.txt pyproject.toml
+$(STAMP): $(REQUIREMENTS) $(TFF_REQUIREMENTS) pyproject.toml tools/jupyterlab-overrides.json
 	@tools/check_python.sh "$(PYTHON)"
+	@echo "Setting up $(VENV) with $(PYTHON): the $(STACK) stack ($(REQUIREMENTS))"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade --quiet pip
-	$(BIN)/pip install -r requirements.txt
-	@# TFF 0.87.0 pins jaxlib==0.4.14, gone from PyPI: install it without its
-	@# dependencies (all pinned in requirements.txt). See requirements.txt.
-	$(BIN)/pip install --no-deps -r requirements-tff.txt
+	$(BIN)/pip install -r $(REQUIREMENTS)
+	@# TFF 0.87.0 pins jaxlib==0.4.14, gone from PyPI, and (modern stack) says
+	@# Python < 3.12: install it without its dependencies, all pinned in $(REQUIREMENTS).
+	$(BIN)/pip install $(TFF_PIP_FLAGS) -r $(TFF_REQUIREMENTS)
 	$(BIN)/pip install --no-deps --no-build-isolation -e .
+	mkdir -p $(VENV)/$(LAB_SETTINGS) && cp tools/jupyterlab-overrides.json $(VENV)/$(LAB_SETTINGS)/overrides.json
 	@touch $(STAMP)
 
 # Test-only tools: playwright (pip) and Debian's chromium (apt, once, when root).
@@ -81,8 +120,35 @@ lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_ARG) $(LAB_ARGS)
 
 test: setup browser-deps book-test-deps netns-deps
-	COURSE_DATA=$(TEST_DATA) $(BIN)/python -m pytest tests notebooks \
-	  --nbval-lax --nbval-current-env --sanitize-with notebooks/nbval_sanitize.cfg
+	COURSE_DATA=$(TEST_DATA) $(BIN)/python -m pytest tests notebooks $(NBVAL)
+	@$(MAKE) --no-print-directory test-colab-when-possible
+
+# Runs the tier when COLAB_PYTHON is a Python 3.13; otherwise says why it is skipped
+# (and fails instead when COURSE_REQUIRE_TIERS=1, as CI sets).
+test-colab-when-possible:
+	@if [ -n "$(COLAB_PYTHON)" ] && "$(COLAB_PYTHON)" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))'; then \
+	  $(MAKE) --no-print-directory test-colab; \
+	elif [ -n "$$COURSE_REQUIRE_TIERS" ] && [ "$$COURSE_REQUIRE_TIERS" != 0 ]; then \
+	  echo "error: the Colab-equivalent tier cannot run: no Python 3.13 found (COLAB_PYTHON=$(COLAB_PYTHON)), and COURSE_REQUIRE_TIERS=$$COURSE_REQUIRE_TIERS forbids skipping it" >&2; exit 1; \
+	else \
+	  echo "skipped the Colab-equivalent tier (make test-colab): no Python 3.13 found on PATH or under pyenv (COLAB_PYTHON=$(COLAB_PYTHON)); install one, or make COLAB_PYTHON=/path/to/python3.13 test"; \
+	fi
+
+$(COLAB_STAMP): requirements-modern.txt tests/colab/fake_google_colab/google/colab/__init__.py
+	@test -n "$(COLAB_PYTHON)" || { echo "error: make test-colab needs Python 3.13: make COLAB_PYTHON=/path/to/python3.13 test-colab" >&2; exit 1; }
+	@test -x $(COLAB_VENV)/bin/python || $(COLAB_PYTHON) -m venv $(COLAB_VENV)
+	$(COLAB_VENV)/bin/python -m pip install --upgrade --quiet pip
+	$(COLAB_VENV)/bin/pip install -r requirements-modern.txt
+	$(COLAB_VENV)/bin/python tests/colab/make_colab_like.py
+	@touch $(COLAB_STAMP)
+
+# Like Colab: no TFF, no course package until each notebook's first cell installs them
+# (from this checkout: COURSE_INSTALL_FROM); then the unit tests on that stack.
+test-colab: $(COLAB_STAMP)
+	$(COLAB_VENV)/bin/python tests/colab/make_colab_like.py --fresh-runtime
+	COURSE_DATA=$(TEST_DATA) COURSE_INSTALL_FROM=$(CURDIR) IPYTHONDIR=$(CURDIR)/$(COLAB_VENV)/ipython \
+	  $(COLAB_VENV)/bin/python -m pytest notebooks $(NBVAL)
+	COURSE_DATA=$(TEST_DATA) $(COLAB_VENV)/bin/python -m pytest $(COLAB_UNIT_TESTS)
 
 run: setup
 	$(BIN)/python tools/run_notebooks.py
@@ -100,4 +166,4 @@ doctor: setup
 	$(BIN)/python -m course_utils doctor
 
 clean-venv:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(COLAB_VENV)

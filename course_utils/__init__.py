@@ -1,7 +1,9 @@
 """Shared helpers for the course "Build your own federated learning algorithm" (TFF 0.87).
 
-Importing this package checks the interpreter and makes TFF run computations on a worker
-process that stops with this Python process (see `course_utils.runtime`).
+Importing this package applies the compatibility shims of its stack (before TensorFlow
+and TFF are imported: `course_utils.runtime.compat`), checks the platform, and makes TFF
+run computations on a worker process that stops with this Python process (see
+`course_utils.runtime`).
 
 The package map: three layers, and which notebook each module serves.
 
@@ -20,12 +22,17 @@ What learners call (this folder):
     exercises/      checkers per notebook (nbNN) and notebook 06's reference solutions
     repository      where the course lives (the Binder/Colab links' repository)
     benchmark_results  the recorded benchmarks/results/*.json, as notebooks show them (05)
-What runs TFF (runtime/): context, workers, cluster, doctor, tff_private.
+What runs TFF (runtime/): compat (the shims of the modern stack), bootstrap (Colab's
+first cell), context, workers, cluster, doctor, tff_private.
 What builds the course (authoring/): syllabus, navigation, learner copies.
 The terminal (cli/): main, experiment, algorithms (the one registry), builders.
 """
 
-from course_utils.runtime.context import check_python
+from course_utils.runtime import compat
+
+compat.apply()
+
+from course_utils.runtime.context import check_python  # noqa: E402
 
 check_python()
 

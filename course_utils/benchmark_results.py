@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+# benchmarks/results, through the package's link to it (course_utils/bundled/
+# benchmark_results), so an installed package has them too: Colab installs the package,
+# not the repository (the wheel holds copies of the files).
+RESULTS = Path(__file__).resolve().parent / "bundled" / "benchmark_results"
 
 
 def load(name: str) -> dict:

@@ -55,6 +55,7 @@ def test_postbuild_installs_tff_without_deps_and_the_package():
     assert text.startswith("#!/bin/bash\n") and "set -euo pipefail" in text
     assert "pip install --no-deps -r requirements-tff.txt" in text
     assert "pip install --no-deps -e ." in text
+    assert "cp tools/jupyterlab-overrides.json \"$settings/overrides.json\"" in text
 
 
 def test_binder_badge_opens_jupyterlab_at_the_notebook():

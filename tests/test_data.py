@@ -84,6 +84,9 @@ def test_the_bundle_ships_in_the_package(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     for name in ("femnist_digits_383.npz", "provenance.csv", "README.md"):
         assert f"course_utils/bundled/{name}" in names
+    # and the recorded benchmark results notebook 05 shows (Colab has no repository)
+    for name in ("fedavg_rounds.json", "settings_sweep.json"):
+        assert f"course_utils/bundled/benchmark_results/{name}" in names
 
 
 # --- choosing the source -----------------------------------------------------------

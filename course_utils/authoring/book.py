@@ -54,7 +54,7 @@ MATHJAX_DIR = ASSETS_DIR / "node_modules" / "mathjax" / "es5"
 JUPYTER_BOOK = ROOT / ".venv-book" / "bin" / "jupyter-book"
 
 # The run summary that tools/run_notebooks.py writes (the reference page shows it).
-RUN_SUMMARY = "notebooks/RUN_SUMMARY.md"
+RUN_SUMMARY = "benchmarks/RUN_SUMMARY.md"
 BENCHMARK_DIR = "benchmarks"
 
 # Pages generated here, by their path in the staged source (from the repository root).

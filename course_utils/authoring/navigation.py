@@ -7,9 +7,9 @@ writes (or, with --check, only compares) for every notebook of the course:
 
 - the header: the FIRST cell, markdown: title, Binder and Colab badges, what you will
   learn, prerequisites, time;
-- the setup cell: the FIRST code cell: stops with one clear message where TFF 0.87
-  cannot run (Colab, a Python other than 3.11), else `import course_utils` and
-  `course_utils.setup()`;
+- the setup cell: the FIRST code cell: on Google Colab it first runs
+  `course_utils/runtime/bootstrap.py` (installs the course and TFF; where TFF cannot run, one
+  clear message), then `import course_utils` and `course_utils.setup()`;
 - the footer: the LAST cell, markdown: previous / next links;
 
 and the README's blocks between `<!-- BEGIN generated: NAME -->` and
@@ -35,11 +35,12 @@ from pathlib import Path
 import nbformat
 import nbformat.corpus.words
 
-from course_utils.runtime import context as runtime
 from course_utils.authoring import syllabus
 from course_utils.authoring.syllabus import Lesson
+from course_utils.runtime import bootstrap
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: course_utils/authoring/ -> root
+BOOTSTRAP = Path(bootstrap.__file__).resolve()  # what the setup cell runs on Colab
 GENERATED = ("header", "setup", "footer")  # the generated cells, by kind
 README_BLOCK = re.compile(
     r"(<!-- BEGIN generated: (?P<name>[\w-]+)[^>]*-->\n)(?P<body>.*?)(<!-- END generated: "
@@ -86,34 +87,28 @@ def header_source(lesson: Lesson, solution: bool = False) -> str:
     return "\n".join(lines)
 
 
+def bootstrap_source() -> str:
+    """Where the setup cell fetches the bootstrap script from on Colab: the raw files of
+    syllabus.REPOSITORY at syllabus.BRANCH."""
+    return f"https://raw.githubusercontent.com/{syllabus.REPOSITORY}/{syllabus.BRANCH}"
+
+
 def setup_source(lesson: Lesson, solution: bool = False) -> str:
-    """The setup cell. Before importing course_utils (not installable on Colab or another
-    Python) it checks the interpreter and stops with ONE message naming the Binder link,
-    shown without a traceback in Jupyter/Colab (`_render_traceback_`)."""
-    message = runtime.unsupported_environment_message(
-        "{where}", syllabus.binder_url(lesson.path(solution)))
-    assert '"' not in message and message.count("{") == 1, "message must fit an f-string"
-    chunks, chunk = [], ""
-    for word in message.split(" "):
-        if chunk and len(chunk) + len(word) > 76:
-            chunks.append(chunk)
-            chunk = ""
-        chunk += word + " "
-    chunks.append(chunk.rstrip())
-    literal = "\n".join(f'        {"f" if "{" in text else ""}"{text}"' for text in chunks)
+    """The setup cell. On Colab (and where TFF cannot run) it first runs the bootstrap,
+    `course_utils/runtime/bootstrap.py`, fetched from the repository (or read from the checkout
+    COURSE_INSTALL_FROM names): it installs the course and TFF, or says where to go.
+    Then, everywhere, `import course_utils` and `course_utils.setup()`."""
+    script = BOOTSTRAP.relative_to(ROOT).as_posix()
     return f'''\
-# Setup. TFF 0.87 needs Linux and Python 3.11: elsewhere (e.g. on Colab) stop here.
-import sys
+# Setup. On Google Colab this first installs the course and TFF 0.87 (about a minute).
+import os, sys
 
-if "google.colab" in sys.modules or sys.version_info[:2] != (3, 11) or sys.platform != "linux":
-    class UnsupportedEnvironment(Exception):
-        def _render_traceback_(self):  # show only the message, no traceback
-            return [str(self)]
-
-    where = f"Python {{sys.version.split()[0]}} on {{sys.platform}}"
-    where += " (Google Colab)" if "google.colab" in sys.modules else ""
-    raise UnsupportedEnvironment(
-{literal})
+if "google.colab" in sys.modules or sys.platform != "linux":
+    from urllib.request import urlopen
+    source = os.environ.get("COURSE_INSTALL_FROM", "{bootstrap_source()}")
+    script = f"{{source}}/{script}"
+    exec(open(script).read() if os.path.isdir(source) else urlopen(script).read(),
+         {{"SOURCE": source, "__name__": "course_bootstrap"}})
 
 import course_utils
 

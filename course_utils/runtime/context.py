@@ -23,39 +23,39 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 import numpy as np  # noqa: E402
 
 from course_utils.repository import BINDER_URL  # noqa: E402
+from course_utils.runtime import bootstrap  # noqa: E402
 from course_utils.runtime.workers import Worker  # noqa: E402
 
 DEFAULT_SEED = 42
-SUPPORTED_PYTHON = (3, 11)
+# Pythons TFF 0.87 runs on with one of the course's stacks (see runtime/compat.py).
+SUPPORTED_PYTHONS = ((3, 11), (3, 12), (3, 13))
 
 _context_lock = threading.Lock()
 _local_worker: Worker | None = None
 
 
 class UnsupportedEnvironmentError(RuntimeError):
-    """TFF 0.87 cannot run here (wrong Python, Colab, not Linux x86-64)."""
+    """TFF 0.87 cannot run here (not Linux x86-64, or a Python it cannot run on)."""
 
     def _render_traceback_(self):  # IPython/Jupyter: show the message, no traceback
         return [f"{type(self).__name__}: {self}"]
 
 
 def unsupported_environment_message(where: str, binder_url: str = BINDER_URL) -> str:
-    """The one message for an interpreter TFF 0.87 cannot run in (also written into
-    every notebook's setup cell by `python -m course_utils nav`)."""
-    return (f"This course needs TensorFlow Federated 0.87, which runs only on Linux x86-64 "
-            f"with Python 3.9-3.11 (the course pins Python 3.11); this is {where}. Open "
-            f"the course on Binder instead: {binder_url} (or run it locally with Python "
-            f"3.11 on Linux, WSL or Docker: make lab).")
+    """The one message for a place TFF 0.87 cannot run in (the same one the notebooks'
+    setup cell shows before course_utils is installed: `course_utils.runtime.bootstrap`)."""
+    return bootstrap.unsupported_message(where, binder_url)
 
 
 def check_python(version_info=sys.version_info, platform: str = sys.platform,
-                 in_colab: bool | None = None) -> None:
+                 machine: str | None = None) -> None:
     """Raise one clear message when TFF 0.87 cannot run in this interpreter."""
-    if in_colab is None:
-        in_colab = "google.colab" in sys.modules
-    found = f"Python {version_info[0]}.{version_info[1]} on {platform}"
-    if in_colab or tuple(version_info[:2]) != SUPPORTED_PYTHON or platform != "linux":
-        where = "Google Colab" if in_colab else found
+    import platform as platform_module
+
+    machine = machine or platform_module.machine()
+    where = f"Python {version_info[0]}.{version_info[1]} on {platform}/{machine}"
+    if (tuple(version_info[:2]) not in SUPPORTED_PYTHONS or platform != "linux"
+            or machine != "x86_64"):
         raise UnsupportedEnvironmentError(unsupported_environment_message(where))
 
 

@@ -10,12 +10,22 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from course_utils import data
+from course_utils.runtime import compat
 from course_utils.runtime import context as runtime
 from course_utils.runtime import workers
 
-EXPECTED = {"tensorflow-federated": "0.87.0", "tensorflow": "2.14.", "jax": "0.4.14",
-            "jaxlib": "0.4.13"}
+# The versions each stack pins (prefixes): requirements.txt / requirements-modern.txt and
+# their TFF files. The modern stack's TFF helpers are installed with --no-deps.
+EXPECTED = {
+    compat.CLASSIC: {"tensorflow-federated": "0.87.0", "tensorflow": "2.14.", "jax": "0.4.14",
+                     "jaxlib": "0.4.13"},
+    compat.MODERN: {"tensorflow-federated": "0.87.0", "tensorflow": "2.20.", "tf_keras": "2.20.",
+                    "jax": "0.7.", "tensorflow-privacy": "0.9.0", "dp-accounting": "0.4.3",
+                    "tensorflow-model-optimization": "0.8.1", "google-vizier": "0.1.11"},
+}
 SETUP_FIX = "run `make test` or `make lab` in the course folder (they install the pinned versions)"
+STACK_FIX = ("use Python 3.11 with requirements.txt (classic) or Python 3.12/3.13 with "
+             "requirements-modern.txt (modern): `make lab` picks one; or use Binder or Colab")
 
 
 @dataclass
@@ -34,14 +44,17 @@ def _version(package: str) -> str | None:
 
 
 def check_versions() -> list[Check]:
-    checks = [Check("python", sys.version_info[:2] == runtime.SUPPORTED_PYTHON,
+    found = compat.stack()
+    checks = [Check("python", tuple(sys.version_info[:2]) in runtime.SUPPORTED_PYTHONS
+                    and sys.platform == "linux" and platform.machine() == "x86_64",
                     f"Python {platform.python_version()} on {sys.platform}/{platform.machine()}",
-                    "install Python 3.11 (TFF 0.87 has wheels for Linux x86-64, Python "
-                    "3.9-3.11 only) or use Binder")]
-    for package, wanted in EXPECTED.items():
-        found = _version(package)
-        checks.append(Check(package, bool(found and found.startswith(wanted)),
-                            found or "not installed", f"need {wanted}: {SETUP_FIX}"))
+                    "TFF 0.87 runs on Linux x86-64 with Python 3.11-3.13 only: use Linux, "
+                    "WSL, Docker, Binder or Colab"),
+              Check("stack", found.supported, found.describe(), STACK_FIX)]
+    for package, wanted in EXPECTED.get(found.name, {}).items():
+        version = _version(package)
+        checks.append(Check(package, bool(version and version.startswith(wanted)),
+                            version or "not installed", f"need {wanted}: {SETUP_FIX}"))
     return checks
 
 

@@ -266,11 +266,15 @@ class Worker:
                           f"{self.start_timeout:.0f} s.")
 
     def log_tail(self, chars: int = 2000) -> str:
-        """The end of the worker's own log (what it printed)."""
+        """The end of the worker's own log (what it printed), without the lines that
+        are harmless noise on the modern stack (`compat.without_harmless_worker_lines`)."""
+        from course_utils.runtime import compat
+
         if self._log is None:
             return ""
         self._log.seek(0)
-        return self._log.read().decode(errors="replace")[-chars:]
+        log = self._log.read().decode(errors="replace")
+        return compat.without_harmless_worker_lines(log)[-chars:]
 
     def stub(self):
         """gRPC stub of TFF's executor service on this worker."""
