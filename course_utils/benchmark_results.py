@@ -25,6 +25,14 @@ def load(name: str) -> dict:
     return json.loads(path.read_text())
 
 
+def load_text(filename: str) -> str:
+    """A recorded text file of benchmarks/results/ (e.g. a transcript of a run)."""
+    path = RESULTS / filename
+    if not path.exists():
+        raise FileNotFoundError(f"No recorded file {filename} in benchmarks/results/.")
+    return path.read_text()
+
+
 def _row(method: str, result: dict) -> dict:
     return next(row for row in result["rows"] if row["method"] == method)
 

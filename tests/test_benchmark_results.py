@@ -44,6 +44,15 @@ def test_missing_results_say_which_script_makes_them():
         benchmark_results.load("nothing_here")
 
 
+def test_recorded_transcript_ships_with_the_package():
+    """Notebook 08 prints the recorded two-host run from the package, not by a path
+    relative to the repository (on Colab only the package is installed)."""
+    text = benchmark_results.load_text("netns_example.txt")
+    assert "ready at" in text and "course_utils" in text
+    with pytest.raises(FileNotFoundError, match="nothing.txt"):
+        benchmark_results.load_text("nothing.txt")
+
+
 # --- the recorded results support what notebook 05 says about them ------------------
 
 def test_recorded_settings_sweep_supports_notebook_05s_prose():
