@@ -522,6 +522,7 @@ def plot_accuracy_vs_epsilon(runs: Sequence[Mapping], baseline: float | None = N
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
+    return fig
 
 
 # --- notebook 09: label skew and client drift --------------------------------------------
