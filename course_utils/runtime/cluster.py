@@ -104,6 +104,12 @@ class RemoteWorker:
             self._stub = executor_stub(self.address)
         return self._stub
 
+    def close_stub(self) -> None:
+        """Close our gRPC channel to the worker (the worker itself keeps running)."""
+        stub, self._stub = self._stub, None
+        if stub is not None:
+            stub.close()
+
     def __repr__(self) -> str:
         return f"RemoteWorker({self.address})"
 
@@ -117,26 +123,13 @@ def ping(worker, timeout: float = 10.0) -> bool:
     Asks for an executor (GetExecutor) and disposes of it: a real round trip, not just
     an open port.
     """
-    import grpc
-    from tensorflow_federated.proto.v0 import executor_pb2
-    from tensorflow_federated.python.core.impl.executors import value_serialization
-    from tensorflow_federated.python.core.impl.types import placements
-
-    if not worker.is_alive():
-        return False
-    stub = worker.stub()
-    request = executor_pb2.GetExecutorRequest(
-        cardinalities=value_serialization.serialize_cardinalities({placements.CLIENTS: 0}))
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            executor = stub.get_executor(request).executor
-            stub.dispose_executor(executor_pb2.DisposeExecutorRequest(executor=executor))
+    while worker.is_alive():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        if worker.stub().ready(timeout=min(1.0, remaining)):
             return True
-        except grpc.RpcError:
-            if not worker.is_alive():
-                return False
-            time.sleep(0.1)
     return False
 
 
@@ -535,6 +528,8 @@ def distributed_context(num_workers: int = DEFAULT_NUM_WORKERS, *, recover: bool
         finally:
             stack.set_default_context(previous)
             _drain(context, interrupted=sys.exc_info()[0] is KeyboardInterrupt)
+            for worker in remote:
+                worker.close_stub()
         return
     with WorkerPool(num_workers) as pool:
         context = create_distributed_context(pool, recover=recover)

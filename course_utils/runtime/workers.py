@@ -247,7 +247,7 @@ class Worker:
             preexec_fn=_die_with(os.getpid()),
         )
         _LIVE_WORKERS.add(self)
-        self._stub = None
+        self.close_stub()  # a channel to an earlier process of this worker
         self._wait_until_ready()
         return self
 
@@ -258,9 +258,8 @@ class Worker:
                 err = self.log_tail()
                 self.stop()
                 raise WorkerError(f"TFF worker on port {self.port} exited at start:\n{err}")
-            if self.stub().is_ready:
+            if self.stub().ready(timeout=min(0.25, max(deadline - time.monotonic(), 0.01))):
                 return
-            time.sleep(0.05)
         self.stop()
         raise WorkerError(f"TFF worker on port {self.port} did not answer in "
                           f"{self.start_timeout:.0f} s.")
@@ -277,15 +276,22 @@ class Worker:
         return compat.without_harmless_worker_lines(log)[-chars:]
 
     def stub(self):
-        """gRPC stub of TFF's executor service on this worker."""
+        """gRPC stub of TFF's executor service on this worker (`ExecutorStub`)."""
         if self._stub is None:
             self._stub = executor_stub(self.address)
         return self._stub
 
+    def close_stub(self) -> None:
+        """Close the gRPC channel to this worker, if one is open."""
+        stub, self._stub = self._stub, None
+        if stub is not None:
+            stub.close()
+
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the worker (SIGINT, then SIGKILL after `timeout`) and reap it."""
         _LIVE_WORKERS.discard(self)
-        process, self.process, self._stub = self.process, None, None
+        process, self.process = self.process, None
+        self.close_stub()  # first: nothing is left listening to the connection we end
         if process is None:
             return
         if process.poll() is None:
@@ -310,25 +316,13 @@ class Worker:
         return f"Worker({self.address}, {state})"
 
 
-_GRPC_MAX_MESSAGE_BYTES = 2 * 1000 * 1000 * 1000
-_GRPC_OPTIONS = [
-    ("grpc.max_message_length", _GRPC_MAX_MESSAGE_BYTES),
-    ("grpc.max_receive_message_length", _GRPC_MAX_MESSAGE_BYTES),
-    ("grpc.max_send_message_length", _GRPC_MAX_MESSAGE_BYTES),
-    # After failed connections gRPC waits 1 s, 1.6 s, 2.6 s, ... up to 2 minutes before
-    # it tries again, even when the worker is back meanwhile (a restart, a replacement
-    # pod): measured, seconds of "connection refused". Try at least every second.
-    ("grpc.max_reconnect_backoff_ms", 1000),
-]
-
-
 def executor_stub(address: str):
-    """A gRPC stub of TFF's executor service at `address` ("host:port")."""
-    import grpc
-    from tensorflow_federated.python.core.impl.executors import remote_executor_grpc_stub
+    """A gRPC stub of TFF's executor service at `address` ("host:port"): TFF's own,
+    minus the connectivity subscription that made Python 3.12+ print a traceback at
+    exit (`course_utils.runtime.executor_stub`)."""
+    from course_utils.runtime.executor_stub import ExecutorStub
 
-    channel = grpc.insecure_channel(address, _GRPC_OPTIONS)
-    return remote_executor_grpc_stub.RemoteExecutorGrpcStub(channel)
+    return ExecutorStub(address)
 
 
 @atexit.register
