@@ -1,12 +1,13 @@
 # The course's commands. Each target sets up .venv itself when needed (once).
 #   make lab    set up, then open JupyterLab on notebooks/
 #   make test   set up, then run all tests (unit tests + nbval on every notebook), then
-#               the Colab-equivalent tier when a Python 3.13 is found
+#               the Colab-equivalent tier (Python 3.13) and the Python 3.12 tier
 #   make run    set up, then execute every notebook in order, storing outputs (regenerate)
 #   make nav    rewrite notebook headers/setup cells/footers + README table from the syllabus,
 #               and the learner copies of exercise notebooks from their solved copies
 #   make book   build the course as a static web book into build/book/_build/html
 #   make test-colab    only the Colab-equivalent tier (Python 3.13, Colab's versions)
+#   make test-py312    only the Python 3.12 tier (the modern stack on 3.12; a smoke test)
 #   make test-browser  only the browser test (JupyterLab + headless Chromium)
 #   make test-binder   the Binder build steps in a fresh venv (slow: installs TensorFlow)
 #
@@ -48,6 +49,9 @@ LAB_SETTINGS = share/jupyter/lab/settings
 COLAB_PYTHON ?= $(shell tools/find_python.sh 3.13)
 COLAB_VENV   := .venv-colab
 COLAB_STAMP  := $(COLAB_VENV)/.installed
+# The Python 3.12 tier: the modern stack on 3.12 (what Ubuntu 24.04 ships).
+PY312_PYTHON ?= $(shell tools/find_python.sh 3.12)
+PY312_VENV   := .venv-py312
 # The unit tests the tier runs on that stack: those whose result can depend on the
 # stack (the shims, Colab's first cell, the pins, loading data through TFF, the models
 # and tff.learning, the hand-built FedAvg, the checkers that run learners' TFF code, the
@@ -59,10 +63,11 @@ COLAB_UNIT_TESTS ?= tests/test_compat.py tests/test_bootstrap.py tests/test_stac
 	tests/test_data.py tests/test_tff_learning.py tests/test_fedavg.py tests/test_runtime.py \
 	tests/test_exercises_nb02.py tests/test_exercises_nb04.py tests/test_exercises_nb05.py \
 	tests/test_exercises_nb06.py tests/test_exercises_nb07.py tests/test_exercises_nb10.py \
-	"tests/test_cli.py::test_train_json_fedavg_in_a_terminal"
+	tests/test_clean_exit.py "tests/test_cli.py::test_train_json_fedavg_in_a_terminal"
 
 .PHONY: setup lab test run doctor clean-venv nav browser-deps test-browser test-binder \
-        netns-deps book book-deps book-test-deps test-colab test-colab-when-possible
+        netns-deps book book-deps book-test-deps test-colab test-colab-when-possible \
+        test-py312 test-py312-when-possible
 
 setup: $(STAMP)
 
@@ -122,17 +127,15 @@ lab: setup
 test: setup browser-deps book-test-deps netns-deps
 	COURSE_DATA=$(TEST_DATA) $(BIN)/python -m pytest tests notebooks $(NBVAL)
 	@$(MAKE) --no-print-directory test-colab-when-possible
+	@$(MAKE) --no-print-directory test-py312-when-possible
 
-# Runs the tier when COLAB_PYTHON is a Python 3.13; otherwise says why it is skipped
-# (and fails instead when COURSE_REQUIRE_TIERS=1, as CI sets).
+# Each tier runs when its Python is found; otherwise it says why it is skipped (and
+# fails instead when COURSE_REQUIRE_TIERS=1, as CI sets).
 test-colab-when-possible:
-	@if [ -n "$(COLAB_PYTHON)" ] && "$(COLAB_PYTHON)" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))'; then \
-	  $(MAKE) --no-print-directory test-colab; \
-	elif [ -n "$$COURSE_REQUIRE_TIERS" ] && [ "$$COURSE_REQUIRE_TIERS" != 0 ]; then \
-	  echo "error: the Colab-equivalent tier cannot run: no Python 3.13 found (COLAB_PYTHON=$(COLAB_PYTHON)), and COURSE_REQUIRE_TIERS=$$COURSE_REQUIRE_TIERS forbids skipping it" >&2; exit 1; \
-	else \
-	  echo "skipped the Colab-equivalent tier (make test-colab): no Python 3.13 found on PATH or under pyenv (COLAB_PYTHON=$(COLAB_PYTHON)); install one, or make COLAB_PYTHON=/path/to/python3.13 test"; \
-	fi
+	@tools/tier_when_possible.sh "Colab-equivalent tier" 3.13 COLAB_PYTHON "$(COLAB_PYTHON)" test-colab
+
+test-py312-when-possible:
+	@tools/tier_when_possible.sh "Python 3.12 tier" 3.12 PY312_PYTHON "$(PY312_PYTHON)" test-py312
 
 $(COLAB_STAMP): requirements-modern.txt tests/colab/fake_google_colab/google/colab/__init__.py
 	@test -n "$(COLAB_PYTHON)" || { echo "error: make test-colab needs Python 3.13: make COLAB_PYTHON=/path/to/python3.13 test-colab" >&2; exit 1; }
@@ -150,6 +153,18 @@ test-colab: $(COLAB_STAMP)
 	  $(COLAB_VENV)/bin/python -m pytest notebooks $(NBVAL)
 	COURSE_DATA=$(TEST_DATA) $(COLAB_VENV)/bin/python -m pytest $(COLAB_UNIT_TESTS)
 
+# The Python 3.12 tier (Ubuntu 24.04's Python): the modern stack set up on 3.12 by
+# `make setup`'s own recipe (into .venv-py312), then doctor, a short train, every
+# command's clean exit (tests/test_clean_exit.py) and notebook 05 under nbval. A smoke
+# tier: the Colab tier runs everything else on the same pins with Python 3.13.
+test-py312:
+	@test -n "$(PY312_PYTHON)" || { echo "error: make test-py312 needs Python 3.12: make PY312_PYTHON=/path/to/python3.12 test-py312" >&2; exit 1; }
+	@$(MAKE) --no-print-directory setup PYTHON="$(PY312_PYTHON)" VENV=$(PY312_VENV)
+	COURSE_DATA=$(TEST_DATA) $(PY312_VENV)/bin/python -m course_utils doctor
+	COURSE_DATA=$(TEST_DATA) $(PY312_VENV)/bin/python -m course_utils train --algorithm fedavg --rounds 2 --no-progress
+	COURSE_DATA=$(TEST_DATA) $(PY312_VENV)/bin/python -m pytest tests/test_clean_exit.py \
+	  notebooks/05_fedavg_from_scratch.ipynb $(NBVAL)
+
 run: setup
 	$(BIN)/python tools/run_notebooks.py
 
@@ -166,4 +181,4 @@ doctor: setup
 	$(BIN)/python -m course_utils doctor
 
 clean-venv:
-	rm -rf $(VENV) $(COLAB_VENV)
+	rm -rf $(VENV) $(COLAB_VENV) $(PY312_VENV)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 os.environ.setdefault("COURSE_DATA", "sample")
 _SESSION_START = time.time()
+LEFTOVER_GRACE = 15.0
 
 
 def _workers_module():
@@ -30,8 +31,11 @@ def _workers_module():
 
 def pytest_sessionfinish(session, exitstatus):
     orphaned_workers = _workers_module().orphaned_workers
-    time.sleep(1)  # give workers of just-ended kernels a moment to be killed
-    leftovers = orphaned_workers(since=_SESSION_START)
+    # Workers of just-ended kernels get their parent-death signal in a moment: wait for
+    # that (up to LEFTOVER_GRACE seconds on a busy machine), then judge.
+    deadline = time.monotonic() + LEFTOVER_GRACE
+    while (leftovers := orphaned_workers(since=_SESSION_START)) and time.monotonic() < deadline:
+        time.sleep(0.2)
     if leftovers:
         session.config.get_terminal_writer().line(
             "ERROR: TFF worker processes left running after the tests (their starting "

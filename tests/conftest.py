@@ -84,13 +84,18 @@ def process_gone(pid: int) -> bool:
     return state in ("Z", "X")
 
 
-def wait_gone(pid: int, timeout: float = 10.0) -> bool:
+def wait_until(condition, timeout: float = 10.0) -> bool:
+    """Poll `condition()` until it is true (True) or `timeout` seconds pass (False)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process_gone(pid):
+        if condition():
             return True
         time.sleep(0.1)
     return False
+
+
+def wait_gone(pid: int, timeout: float = 10.0) -> bool:
+    return wait_until(lambda: process_gone(pid), timeout)
 
 
 def run_python(code: str, timeout: float = 180, env=None) -> subprocess.CompletedProcess:

@@ -9,7 +9,7 @@ import numpy as np
 import psutil
 import pytest
 
-from conftest import process_gone, run_python, wait_gone
+from conftest import process_gone, run_python, wait_gone, wait_until
 
 import course_utils  # noqa: F401  (installs the worker-safe local context)
 from course_utils import data, fedavg
@@ -47,6 +47,9 @@ def test_crashed_worker_is_seen_and_restarted():
         old = pool.pids
         os.kill(old[1], signal.SIGKILL)          # a crash, from outside the pool
         assert wait_gone(old[1])
+        # /proc shows a zombie while the worker's other threads still exit; waitpid
+        # (is_alive) can reap it only after them: wait for that too.
+        assert wait_until(lambda: not pool.workers[1].is_alive())
         health = pool.health()
         assert health[0].ok and not health[1].alive and not health[1].ok
         assert "DEAD" in str(health[1])
@@ -191,7 +194,8 @@ def test_drain_waits_for_abandoned_subrounds_except_after_ctrl_c():
 
         start = time.monotonic()
         cluster._drain(context, timeout=10, interrupted=True)   # Ctrl-C: stop at once
-        assert time.monotonic() - start < 0.5 and len(worker_context._running) == 1
+        # It returned without waiting for the subround (which sleeps 1.5 s).
+        assert len(worker_context._running) == 1
 
         cluster._drain(context, timeout=10)                     # a failed round: wait
         assert not worker_context._running

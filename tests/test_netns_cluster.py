@@ -166,17 +166,25 @@ def test_worker_killed_mid_round_is_replaced_and_only_its_share_rerun(
     """As on Kubernetes: a replacement comes up at the same address while the round
     waits; TFF re-runs the lost subround on it and the round finishes."""
     process, state, rounds_data, local = rounds
-    victim, replacements = workers[1], []
+    victim, replacements, starters = workers[1], [], []
 
     def kill_and_replace():
         _sigkill_worker(victim)
-        threading.Thread(target=lambda: replacements.append(
-            hosts.start_worker(1, PORT, data=victim_data(victim)))).start()
+        starter = threading.Thread(target=lambda: replacements.append(
+            hosts.start_worker(1, PORT, data=victim_data(victim))))
+        starters.append(starter)
+        starter.start()
 
-    with cluster.distributed_context(addresses=[w.address for w in workers],
-                                     lost_after=300) as remote:
-        killed = _kill_before(remote[1], "create_call", kill_and_replace)
-        result = _run(process, state, rounds_data)
+    try:
+        with cluster.distributed_context(addresses=[w.address for w in workers],
+                                         lost_after=300) as remote:
+            killed = _kill_before(remote[1], "create_call", kill_and_replace)
+            result = _run(process, state, rounds_data)
+    finally:
+        # The round can finish while the replacement's ready line is still on its way:
+        # wait for its starter, so it is asserted on, and stopped with the hosts.
+        for starter in starters:
+            starter.join(180)
     assert killed and replacements, "the worker was not killed and replaced mid-round"
     assert replacements[0].pid != victim.pid
     workers[1] = replacements[0]

@@ -7,6 +7,8 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from conftest import require_or_skip
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,14 +87,22 @@ def run_make(*args, env=None) -> subprocess.CompletedProcess:
                           env={**os.environ, **(env or {})})
 
 
-def test_make_test_says_why_it_skips_the_colab_tier():
-    result = run_make("test-colab-when-possible", "COLAB_PYTHON=", env={"COURSE_REQUIRE_TIERS": ""})
+TIERS = [("test-colab-when-possible", "COLAB_PYTHON",
+          "skipped the Colab-equivalent tier (make test-colab): no Python 3.13 found"),
+         ("test-py312-when-possible", "PY312_PYTHON",
+          "skipped the Python 3.12 tier (make test-py312): no Python 3.12 found")]
+
+
+@pytest.mark.parametrize("target, variable, message", TIERS)
+def test_make_test_says_why_it_skips_a_tier(target, variable, message):
+    result = run_make(target, f"{variable}=", env={"COURSE_REQUIRE_TIERS": ""})
     assert result.returncode == 0, result.stderr
-    assert "skipped the Colab-equivalent tier (make test-colab): no Python 3.13 found" in result.stdout
+    assert message in result.stdout
 
 
-def test_a_skipped_colab_tier_fails_when_tiers_are_required():
-    result = run_make("test-colab-when-possible", "COLAB_PYTHON=", env={"COURSE_REQUIRE_TIERS": "1"})
+@pytest.mark.parametrize("target, variable, message", TIERS)
+def test_a_skipped_tier_fails_when_tiers_are_required(target, variable, message):
+    result = run_make(target, f"{variable}=", env={"COURSE_REQUIRE_TIERS": "1"})
     assert result.returncode != 0
     assert "forbids skipping it" in result.stderr
 
