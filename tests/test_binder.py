@@ -14,11 +14,15 @@ base environment (repo2docker installs JupyterLab there first; our pins replace 
 and pip may use its cache (repo2docker passes --no-cache-dir).
 
 The slow test takes minutes (it installs TensorFlow): it runs with `make test-binder`
-(RUN_BINDER_TEST=1) and is skipped otherwise. The checks of binder/'s files always run.
+(RUN_BINDER_TEST=1), and under COURSE_REQUIRE_TIERS=1 (CI) when the build's inputs
+(BUILD_INPUTS) differ from those of the last replay that passed, whose digest it writes
+to REPLAYED (commit that file); otherwise it is skipped, and a quick test checks that
+the inputs are still the replayed ones. The checks of binder/'s files always run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -34,6 +38,11 @@ from lab_server import LabServer
 ROOT = Path(__file__).resolve().parent.parent
 BINDER = ROOT / "binder"
 NOTEBOOK = "00_setup_and_hello_federated.ipynb"
+# What a Binder build depends on; a change to any of them makes CI replay the build.
+BUILD_INPUTS = ["binder/runtime.txt", "binder/requirements.txt", "binder/postBuild",
+                "requirements.txt", "requirements-tff.txt", "pyproject.toml",
+                "tools/jupyterlab-overrides.json"]
+REPLAYED = ROOT / "tests" / "binder_replayed.sha256"
 COPY_IGNORE = shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info",
                                      ".pytest_cache", ".ipynb_checkpoints", "build")
 
@@ -66,6 +75,26 @@ def test_binder_badge_opens_jupyterlab_at_the_notebook():
     assert (ROOT / "notebooks" / NOTEBOOK).exists()
 
 
+def build_inputs_digest() -> str:
+    digest = hashlib.sha256()
+    for name in BUILD_INPUTS:
+        digest.update(name.encode() + b"\0" + (ROOT / name).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def inputs_replayed() -> bool:
+    """Did a replay pass with exactly today's build inputs?"""
+    return REPLAYED.exists() and REPLAYED.read_text().split()[0] == build_inputs_digest()
+
+
+def test_the_build_inputs_were_replayed_or_the_replay_runs():
+    """Quick check in place of the replay: today's inputs are the replayed ones, or this
+    run replays the build (CI) and then records them."""
+    if not inputs_replayed() and not (os.environ.get("RUN_BINDER_TEST") or tiers_required()):
+        pytest.fail("binder/'s build inputs changed since the last replay: run "
+                    "`make test-binder`, then commit tests/binder_replayed.sha256")
+
+
 def _python311() -> str:
     for candidate in (shutil.which("python3.11"), getattr(sys, "_base_executable", None)):
         if candidate and subprocess.run(
@@ -90,8 +119,9 @@ def _step(name, command, cwd, env, log, timings, timeout=1800):
 
 
 def test_binder_build_steps_in_a_fresh_environment(tmp_path):
-    if not (os.environ.get("RUN_BINDER_TEST") or tiers_required()):  # the switch runs it
-        pytest.skip("slow (installs TensorFlow in a fresh venv): `make test-binder`")
+    if not (os.environ.get("RUN_BINDER_TEST") or (tiers_required() and not inputs_replayed())):
+        pytest.skip("slow (installs TensorFlow in a fresh venv), and its inputs are the "
+                    "replayed ones (or not in CI): `make test-binder` runs it")
     repo, venv, home = tmp_path / "repo", tmp_path / "env", tmp_path / "home"
     shutil.copytree(ROOT, repo, ignore=COPY_IGNORE, symlinks=True)
     home.mkdir()
@@ -154,3 +184,5 @@ def test_binder_build_steps_in_a_fresh_environment(tmp_path):
             out.write(f"{seconds:7.1f} s  {name}\n")
         out.write(f"{install_seconds:7.1f} s  install (venv + requirements + postBuild)\n")
     print("\n" + (tmp_path / "timings.txt").read_text())
+    REPLAYED.write_text(f"{build_inputs_digest()}  the inputs of the last Binder replay "
+                        "that passed (tests/test_binder.py)\n")

@@ -69,7 +69,7 @@ def _command_runs() -> dict[str, list[str]]:
 
 
 COMMAND_RUNS = _command_runs()
-KERNEL_RUNS = [f"kernel shutdown #{i + 1}" for i in range(2)]
+KERNEL_RUNS = [f"kernel shutdown #{i + 1}" for i in range(REPEATS)]
 
 
 def _run_command(args: list[str]) -> tuple[int, str]:
@@ -109,9 +109,11 @@ def _run_worker_command() -> tuple[int, str]:
 
 
 def _run_kernel() -> tuple[int, str]:
-    """A kernel runs a federated computation and is shut down as JupyterLab does it;
-    returns what it printed on stderr from then on (at its start, debugpy may warn
-    about frozen modules on 3.12+: not ours, not at exit), or all of it on a failure."""
+    """A kernel runs a federated computation and is shut down as JupyterLab does it (a
+    shutdown request; SIGTERM if it has not exited 2.5 s later, which on the modern
+    stack happens to any kernel that imported TensorFlow, course or not); returns what
+    it printed on stderr from then on (at its start, debugpy may warn about frozen
+    modules on 3.12+: not ours, not at exit), or all of it on a failure."""
     from jupyter_client.manager import KernelManager
 
     with tempfile.TemporaryFile("w+") as err:

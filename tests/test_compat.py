@@ -158,3 +158,35 @@ def test_no_tff_service_manager_is_left_for_interpreter_shutdown():
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split()[-1] == "0"
     assert "Exception ignored" not in result.stderr and "ServiceManager" not in result.stderr
+
+
+class _KernelStream:
+    """A stand-in for ipykernel 6.17.1's OutStream: closing it fails (no fd watcher)."""
+
+    def write(self, text):
+        pass
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+    def close(self):
+        raise AttributeError("'OutStream' object has no attribute 'watch_fd_thread'")
+
+
+def test_at_exit_absl_no_longer_holds_a_kernels_stream(monkeypatch):
+    """absl's handler, created while sys.stderr was a kernel's stream, is closed by
+    logging.shutdown at exit; the hook moves it to the process's stderr first."""
+    import absl.logging
+
+    handler = absl.logging.get_absl_handler().python_handler
+    monkeypatch.setattr(handler, "stream", _KernelStream())
+    with pytest.raises(AttributeError, match="watch_fd_thread"):
+        handler.close()                             # what logging.shutdown did
+    compat._absl_handler_to_the_process_stderr()    # the atexit hook
+    assert handler.stream is sys.__stderr__
+    handler.close()                                 # absl leaves the process's stderr open
+    assert not sys.__stderr__.closed
+

@@ -13,7 +13,7 @@ TESTS = Path(__file__).resolve().parent
 # Skips that do not depend on the environment, by file: (what the line contains, why).
 NOT_ENVIRONMENT_SKIPS = {
     "test_structure.py": ("not in the syllabus", "reported by another test"),
-    "test_binder.py": ("make test-binder", "opt-in for speed; COURSE_REQUIRE_TIERS runs it"),
+    "test_binder.py": ("make test-binder", "opt-in for speed; CI runs it when its inputs changed"),
     "test_compat.py": ("modern_only = pytest.mark.skipif",
                        "the modern stack's shims: make test-colab runs them there"),
 }

@@ -12,7 +12,7 @@ The course supports two stacks (see `stack()`):
 `apply()` runs on `import course_utils`, before TensorFlow or TFF is imported. Each
 shim names the upstream problem it works around and when it can be dropped. None
 edits an installed package's files: they set environment variables, register
-placeholder modules or attributes, or filter log lines.
+placeholder modules or attributes, filter log lines, or redirect a log handler at exit.
 
 Not a shim, because the course avoids the problem: on Python 3.13 TFF 0.87's
 `ServiceManager.__del__` raises AttributeError when it runs during interpreter shutdown.
@@ -23,6 +23,7 @@ the manager is released while the interpreter is whole (tests/test_compat.py che
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import importlib.abc
 import importlib.machinery
@@ -261,6 +262,34 @@ def without_harmless_worker_lines(log: str) -> str:
                      if not any(pattern.search(line) for pattern in HARMLESS_WORKER_LINES))
 
 
+def _absl_handler_to_the_process_stderr() -> None:
+    absl_logging = sys.modules.get("absl.logging")
+    if absl_logging is None:
+        return
+    handler = absl_logging.get_absl_handler().python_handler
+    if handler.stream not in (sys.__stderr__, sys.__stdout__):
+        handler.setStream(sys.__stderr__)
+
+
+def absl_leaves_kernel_streams_open() -> None:
+    """At exit, point absl's logging handler at the process's own stderr before
+    `logging.shutdown` closes it.
+
+    Upstream: absl's handler keeps the `sys.stderr` of the moment absl was imported. In
+    a Jupyter kernel that is ipykernel's OutStream; at exit ipykernel puts the original
+    streams back, so `logging.shutdown` finds a stream absl thinks it owns and closes
+    it, and ipykernel 6.17.1 (Colab's) fails to close an OutStream whose fd watcher
+    never started: "Exception ignored in atexit callback ... AttributeError:
+    'OutStream' object has no attribute 'watch_fd_thread'" after a kernel shutdown.
+    Nothing is logged after that hook, so nothing is lost. Drop when Colab's ipykernel
+    checks for its watcher in `OutStream.close` (7.2.0, the classic stack's, does).
+    """
+    import logging  # noqa: F401  (its shutdown hook is registered first: ours runs before it)
+
+    atexit.unregister(_absl_handler_to_the_process_stderr)  # idempotent
+    atexit.register(_absl_handler_to_the_process_stderr)
+
+
 def apply() -> Stack:
     """Apply every shim this interpreter's stack needs (idempotent); return the stack.
     Called by `import course_utils`, before TensorFlow Federated is imported."""
@@ -270,4 +299,5 @@ def apply() -> Stack:
         use_legacy_keras()
         skip_privacy_estimators()
         jax_xla_client_names()
+        absl_leaves_kernel_streams_open()
     return found

@@ -31,6 +31,10 @@ GRPC_OPTIONS = [
     # it tries again, even when the worker is back meanwhile (a restart, a replacement
     # pod): measured, seconds of "connection refused". Try at least every second.
     ("grpc.max_reconnect_backoff_ms", 1000),
+    # A worker being started is not listening yet at the first try: try again after
+    # 0.1 s instead of 1 s (measured: a worker answered 1.0 s after its start with
+X
+    ("grpc.initial_reconnect_backoff_ms", 100),
 ]
 
 
