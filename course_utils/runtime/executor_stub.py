@@ -32,8 +32,8 @@ GRPC_OPTIONS = [
     # pod): measured, seconds of "connection refused". Try at least every second.
     ("grpc.max_reconnect_backoff_ms", 1000),
     # A worker being started is not listening yet at the first try: try again after
-    # 0.1 s instead of 1 s (measured: a worker answered 1.0 s after its start with
-X
+    # 0.1 s instead of 1 s (measured: `Worker().start()` took 0.9-1.2 s with gRPC's
+    # default, 0.14-0.17 s with this, on both stacks).
     ("grpc.initial_reconnect_backoff_ms", 100),
 ]
 
