@@ -43,7 +43,7 @@ BUILD_INPUTS = ["binder/runtime.txt", "binder/requirements.txt", "binder/postBui
                 "requirements.txt", "requirements-tff.txt", "pyproject.toml",
                 "tools/jupyterlab-overrides.json"]
 REPLAYED = ROOT / "tests" / "binder_replayed.sha256"
-COPY_IGNORE = shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info",
+COPY_IGNORE = shutil.ignore_patterns(".venv", ".venv-*", ".git", "__pycache__", "*.egg-info",
                                      ".pytest_cache", ".ipynb_checkpoints", "build")
 
 

@@ -248,8 +248,12 @@ def test_orphan_is_found_under_a_subreaper(child, parent, tmp_path):
         assert worker_pid in workers.orphaned_workers(since=before)     # the test guard
         assert worker_pid not in workers.orphaned_workers(since=time.time() + 60)
         check = doctor.check_leftovers()
-        assert not check.ok and str(worker_pid) in check.detail
-        assert f"kill {worker_pid}" in check.fix or str(worker_pid) in check.fix
+        if child == COURSE_WORKER_CHILD:  # the course's own: a problem
+            assert not check.ok and str(worker_pid) in check.detail
+            assert f"kill {worker_pid}" in check.fix
+        else:                             # another program's: a warning, still healthy
+            assert check.ok and str(worker_pid) not in check.detail
+            assert f"kill {worker_pid}" in check.warning
     finally:
         if worker_pid is not None and not process_gone(worker_pid):
             os.kill(worker_pid, signal.SIGKILL)

@@ -34,6 +34,7 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    warning: str = ""  # worth knowing, not a problem of the course's environment
 
 
 def _version(package: str) -> str | None:
@@ -80,12 +81,29 @@ def check_federated_computation() -> Check:
                  f"worker pid {worker.pid}", "" if ok else SETUP_FIX)
 
 
+def _kill_fix(pids: list[int]) -> str:
+    return f"each burns a CPU core: end them with `kill {' '.join(map(str, pids))}`"
+
+
 def check_leftovers() -> Check:
-    pids = workers.orphaned_workers()
-    return Check("leftover TFF workers", not pids,
-                 "none" if not pids else f"pids {', '.join(map(str, pids))}",
-                 "" if not pids else "the processes that started these TFF workers are "
-                 f"gone, and each burns a CPU core: kill {' '.join(map(str, pids))}")
+    """Orphaned TFF workers: a problem when the course started them (it must never
+    leave one), a warning when another program or TFF's own runtime did."""
+    own, others = [], []
+    for pid in workers.orphaned_workers():
+        try:
+            (own if workers.started_by_course(pid) else others).append(pid)
+        except OSError:  # gone meanwhile
+            continue
+    if own:
+        return Check("leftover TFF workers", False,
+                     f"started by the course: pids {', '.join(map(str, own))}",
+                     "the course processes that started these TFF workers are gone, and "
+                     + _kill_fix(own))
+    if others:
+        return Check("leftover TFF workers", True, "none of the course's", warning=(
+            f"TFF workers left by another program (pids {', '.join(map(str, others))}); "
+            + _kill_fix(others)))
+    return Check("leftover TFF workers", True, "none")
 
 
 def check_data() -> Check:
@@ -119,6 +137,8 @@ def doctor() -> bool:
     checks = run_checks()
     for check in checks:
         print(f"[{'ok' if check.ok else 'PROBLEM'}] {check.name}: {check.detail}")
+        if check.warning:
+            print(f"      warning: {check.warning}")
         if not check.ok and check.fix:
             print(f"      fix: {check.fix}")
     healthy = all(c.ok for c in checks)

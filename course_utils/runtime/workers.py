@@ -166,6 +166,13 @@ def is_orphaned(pid: int) -> bool:
     return parent <= 1 or not _is_python(parent)
 
 
+def started_by_course(pid: int) -> bool:
+    """Was worker_binary process `pid` started by the course (it names its starter)?
+    Otherwise TFF's own runtime or another program started it. Raises OSError when
+    `pid` cannot be inspected."""
+    return STARTER_ENV in _environ(pid)
+
+
 def boot_time() -> float:
     for line in Path("/proc/stat").read_text().splitlines():
         if line.startswith("btime "):
