@@ -107,6 +107,11 @@ def _import_statements(tree: ast.Module) -> dict[str, str]:
     return {name: statement for name, statement in found.items() if statement}
 
 
+def defined_names(source: str) -> set[str]:
+    """The names a cell binds at top level."""
+    return _names(source, "cell")[0]
+
+
 def _exercise_modules(sources: list[str]) -> dict[str, str]:
     """Local names bound to checker modules by `from course_utils.exercises import nbNN`
     or `import course_utils.exercises.nbNN as x`, in any cell."""
@@ -167,6 +172,16 @@ def call_arguments(call: ast.Call) -> str:
     parts += [f"{k.arg}={ast.unparse(k.value)}" if k.arg else f"**{ast.unparse(k.value)}"
               for k in call.keywords]
     return ", ".join(parts)
+
+
+def checker_arguments(source: str, checker: str) -> str:
+    """The arguments (as source) with which check cell `source` calls `checker`."""
+    function = checker.partition(":")[2]
+    for node in ast.walk(ast.parse(python_source(source))):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr == function):
+            return call_arguments(node)
+    raise ExerciseCellError(f"this check cell does not call {checker}: run `make nav`")
 
 
 def find_exercises(nb, lesson_number: str, where: str = "notebook") -> list[Exercise]:
