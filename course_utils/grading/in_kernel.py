@@ -14,6 +14,7 @@ imports this module.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import json
 import time
 from pathlib import Path
@@ -23,10 +24,16 @@ MESSAGE_CHARS = 600
 
 
 def _from_course(module, root: Path) -> None:
-    where = Path(getattr(module, "__file__", "") or "").resolve()
-    if root not in where.parents:
-        raise ImportError(f"{module.__name__} was imported from {where}, not from the "
-                          "course's folder: the notebook changed the import system")
+    """Refuse a module that the course's own file did not make: loaded by Python's
+    source loader from the path its name gives under `root`."""
+    spec = getattr(module, "__spec__", None)
+    parts = module.__name__.split(".")
+    expected = [root.joinpath(*parts).with_suffix(".py"), root.joinpath(*parts, "__init__.py")]
+    origin = Path(getattr(spec, "origin", None) or "").resolve()
+    if origin not in expected or not isinstance(getattr(spec, "loader", None),
+                                                importlib.machinery.SourceFileLoader):
+        raise ImportError(f"{module.__name__} was not imported from the course's file "
+                          f"(it came from {origin}): the notebook changed the import system")
 
 
 def _first_line(error: BaseException) -> str:
