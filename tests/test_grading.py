@@ -465,6 +465,12 @@ def test_plan_runs_the_learners_answer_and_never_their_checks():
     gone.cells = [c for c in gone.cells if c.get("id") != marked["answers"][0]]
     plan = planning.build(learner(lesson), gone)
     assert list(plan.missing) == ["07.1"] and not [s for s in plan.steps if s.kind == "capture"]
+    assert "nor another cell defining `trimmed_mean`" in plan.missing["07.1"]
+    # the answer pasted into a new cell (or an editor that drops ids) is still found
+    moved = copy.deepcopy(nb)
+    cell(moved, marked["answers"][0])["id"] = "pasted-1"
+    plan = planning.build(learner(lesson), moved)
+    assert not plan.missing and WRONG["07.1"][0][1] in "\n".join(s.code for s in plan.steps)
 
 
 def test_submissions_are_found_by_their_header_or_file_name(tmp_path):

@@ -112,6 +112,17 @@ def defined_names(source: str) -> set[str]:
     return _names(source, "cell")[0]
 
 
+def defined_functions(source: str) -> set[str]:
+    """The functions and classes a cell defines at top level (empty if it does not
+    parse)."""
+    try:
+        tree = ast.parse(python_source(source))
+    except SyntaxError:
+        return set()
+    return {node.name for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+
+
 def _exercise_modules(sources: list[str]) -> dict[str, str]:
     """Local names bound to checker modules by `from course_utils.exercises import nbNN`
     or `import course_utils.exercises.nbNN as x`, in any cell."""

@@ -11,9 +11,11 @@ edited; the setup cell, whose id differs in a solved copy, by its kind):
 - after an exercise's check cell would have run: a "capture" of the arguments its
   check cell passes to the checker (the checker itself runs later, see grader.py).
 
-An answer cell that is not in the submission (deleted, or its id changed by pasting it
-into a new cell) makes its exercise "missing"; learner cells without a mark (their own
-checks, plots, added cells) never run. Stored outputs are never read.
+An answer cell whose id is not in the submission (an editor that drops ids, or the code
+pasted into a new cell) is the last code cell that defines the same functions; if there
+is none (deleted, or the function renamed), its exercise is "missing". Learner cells
+without a mark (their own checks, plots, added cells) never run. Stored outputs are
+never read.
 """
 
 from __future__ import annotations
@@ -54,6 +56,22 @@ def _submitted_cells(submission) -> dict[str, object]:
     return cells
 
 
+def _answers_by_content(reference, submission, ids: set[str]) -> dict[str, object]:
+    """For answer cells whose id the submission lacks: the submission's last code cell
+    that defines the same functions (and is not a cell the course marks otherwise)."""
+    known = {c.get("id") for c in reference.cells if c.metadata.get(exercise_cells.KEY)}
+    mine = [c for c in submission.cells
+            if c.get("cell_type") == "code" and c.get("id") not in known]
+    found = {}
+    for cell in reference.cells:
+        names = exercise_cells.defined_functions(cell.source) if cell.get("id") in ids else ()
+        matches = [c for c in mine if names and names <= exercise_cells.defined_functions(
+            c.source)]
+        if matches:
+            found[cell.get("id")] = matches[-1]
+    return found
+
+
 def capture_code(key: str, arguments: str) -> str:
     """Code that stores the checker's arguments for exercise `key` as (args, kwargs)."""
     return f"{CAPTURED}[{key!r}] = (lambda *args, **kwargs: (args, kwargs))({arguments})"
@@ -65,12 +83,15 @@ def build(reference, submission) -> Plan:
     plan = Plan(exercises)
     submitted = _submitted_cells(submission)
     answer_of = {cell_id: key for key, marks in exercises.items() for cell_id in marks["answers"]}
+    submitted.update(_answers_by_content(reference, submission, set(answer_of) - set(submitted)))
     for key, marks in exercises.items():
         gone = [i for i in marks["answers"] if i not in submitted]
         if gone:
-            plan.missing[key] = (f"the exercise cell (id {gone[0]}) is not in the notebook: "
-                                 "deleted, or its code pasted into a new cell (the grader "
-                                 "finds an exercise cell by its id)")
+            names = ", ".join(f"`{n}`" for n in sorted(exercise_cells.defined_functions(
+                next(c.source for c in reference.cells if c.get("id") == gone[0]))))
+            plan.missing[key] = (f"the exercise cell (id {gone[0]}) is not in the notebook, "
+                                 f"nor another cell defining {names or 'its code'}: "
+                                 "deleted, or renamed")
     plan.steps.append(Step("imports", f"{CAPTURED} = {{}}", "preparing the kernel"))
     for number, cell in enumerate(reference.cells, start=1):
         mark = cell.metadata.get(exercise_cells.KEY)

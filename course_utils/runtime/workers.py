@@ -119,13 +119,18 @@ def _stat_fields(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
+def _stat_number(pid: int, index: int) -> int | None:
+    """Field `index` of `_stat_fields(pid)` as a number, None if there is no such process."""
+    try:
+        return int(_stat_fields(pid)[index])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def start_ticks(pid: int) -> int | None:
     """When process `pid` started (clock ticks since boot), None if there is no such
     process. With the pid, this names one process: a pid can be reused, a start time not."""
-    try:
-        return int(_stat_fields(pid)[19])
-    except (OSError, IndexError, ValueError):
-        return None
+    return _stat_number(pid, 19)
 
 
 def starter_marker(pid: int | None = None) -> str:
@@ -136,10 +141,7 @@ def starter_marker(pid: int | None = None) -> str:
 
 def parent_pid(pid: int) -> int | None:
     """The parent of process `pid`, None if there is no such process."""
-    try:
-        return int(_stat_fields(pid)[1])
-    except (OSError, IndexError, ValueError):
-        return None
+    return _stat_number(pid, 1)
 
 
 def is_running(pid: int) -> bool:
@@ -152,10 +154,7 @@ def is_running(pid: int) -> bool:
 
 def session_id(pid: int) -> int | None:
     """The session of process `pid`, None if there is no such process."""
-    try:
-        return int(_stat_fields(pid)[3])
-    except (OSError, IndexError, ValueError):
-        return None
+    return _stat_number(pid, 3)
 
 
 def starter_alive(marker: str) -> bool:
