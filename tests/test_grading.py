@@ -8,9 +8,9 @@ its notebooks in fresh kernels, two at a time):
   its message naming the mistake);
 - the tampering run, on notebook 07 (cheap to grade): a learner who redefines the
   checker, patches Verdict, prints fake output, edits the stored outputs, calls
-  sys.exit() or os._exit(), loops forever, prints 1 GB, deletes the files of its working
-  folder, starts background processes, deletes or renames the exercise; and an honest
-  learner graded alongside them;
+  sys.exit() or os._exit(), loops forever, prints 1 GB, allocates 4 GB, deletes the files
+  of its working folder, starts background processes, deletes or renames the exercise;
+  and an honest learner graded alongside them;
 - five sample submissions graded with --jobs 1 and --jobs 2: the same gradebook.
 
 Cheap unit tests cover the marks, collecting submissions, the plan and usage errors.
@@ -277,6 +277,7 @@ sys.meta_path.insert(0, FakeCheckers())
     "exits-the-kernel": ("solved", "import os\nos._exit(0)"),
     "loops-forever": ("solved", "while True:\n    pass"),
     "floods-output": ("stub", 'for _ in range(1024):\n    print("x" * 2**20)'),
+    "hogs-memory": ("stub", 'hog = b"x" * (4 * 2**30)'),
     "removes-its-files": ("wrong", '''
 import os, shutil
 for name in os.listdir("."):
@@ -305,6 +306,7 @@ EXPECTED = {  # learner -> (status, words in the message)
     "exits-the-kernel": ("error", "the kernel exited"),
     "loops-forever": ("timeout", "time limit"),
     "floods-output": ("not attempted", "not attempted"),
+    "hogs-memory": ("error", "GB of memory (the limit is 3 GB)"),
     "removes-its-files": ("mistake", WRONG["07.1"][0][2]),
     "spawns-processes": ("not attempted", "not attempted"),
     "deletes-the-exercise": ("missing", "not in the notebook"),

@@ -277,7 +277,7 @@ def _add_grade_parser(commands) -> None:
                     "the notebook printed or stored counts. Writes gradebook.csv and "
                     "gradebook.json to --out and prints a summary. It runs learners' "
                     "code: for stronger isolation run it in the course's container "
-                    "(README, 'Grading').")
+                    "(GRADING.md).")
     grade.add_argument("paths", nargs="+", metavar="PATH",
                        help="a learner's notebook, or a folder of them, e.g. "
                             "submissions/ holding submissions/<learner>/05_*.ipynb")

@@ -132,7 +132,7 @@ def _diagnose(key: str, marks: dict, run: _Run, reference) -> tuple[str, str]:
         return "missing", (f"`{name[1]}` is not defined after the exercise cell ran: keep "
                            "the name the exercise gives it (the checker looks it up)")
     if mine:
-        return "error", f"cell {mine[0].step.cell}, which this exercise needs, raised {mine[0].error}"
+        return "error", f"the code this exercise needs failed ({mine[0].step.what}): {mine[0].error}"
     return "error", f"the checker's arguments could not be taken: {error}"
 
 

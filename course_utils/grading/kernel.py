@@ -121,10 +121,12 @@ class Kernel:
             pid = self.process.pid
 
             def find():
+                # Under the lock: a kernel another thread starts meanwhile would be a
+                # child of ours that is not (yet) in _LIVE_KERNELS, i.e. an "orphan".
                 with _LIVE_LOCK:
                     others = frozenset(_LIVE_KERNELS - {pid})
-                return (processes.job_processes(pid, self.job, processes.adopter(), others)
-                        | set(workers.workers_started_by(self._marker)))
+                    return (processes.job_processes(pid, self.job, processes.adopter(), others)
+                            | set(workers.workers_started_by(self._marker)))
 
             processes.end(find)
             try:
