@@ -70,7 +70,7 @@ def test_a_lesson_added_to_the_syllabus_appears_in_the_book(monkeypatch):
                                    for lesson in syllabus.SYLLABUS]
     assert parts["Solved copies"][0] == "solved_copies"
     assert parts["Solved copies"][-1] == "notebooks/solutions/09_new"
-    assert parts["For instructors"] == ["reference"]
+    assert parts["For instructors"] == ["reference", "GRADING"]
     assert "09 · New (solved)" in book.solved_index_source()
 
 
@@ -145,7 +145,11 @@ def test_staged_pages(staged):
     reference = (staged / book.REFERENCE).read_text()
     for heading in ("## Run summary", "## The command line", "## Benchmarks"):
         assert heading in reference
-    for command in ("doctor", "data", "nav", "train"):
+    for command in ("doctor", "data", "nav", "train", "grade"):
         assert f"$ python -m course_utils {command} --help" in reference
     for script in sorted((ROOT / "benchmarks").glob("*.py")):
         assert f"### `benchmarks/{script.name}`" in reference
+    assert "](GRADING.md)" in reference and "](GRADING.md)" in readme
+    grading = (staged / book.GRADING).read_text()
+    assert "## Compared with nbgrader and otter-grader" in grading
+    assert "](deploy/worker/Dockerfile)" not in grading  # a file: on GitHub

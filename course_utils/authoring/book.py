@@ -7,8 +7,8 @@ which stages the book's sources into OUT/src and builds the site into OUT/_build
 
 - its table of contents follows `syllabus.SYLLABUS` (a lesson added there appears in
   the book with no edit here). Parts: the course (README as the landing page, then
-  every lesson), the solved copies, and a reference page for instructors (the run
-  summary, the command line, the benchmarks);
+  every lesson), the solved copies, and for instructors a reference page (the run
+  summary, the command line, the benchmarks) and GRADING.md (grading submissions);
 - links are rewritten in the staged copies only: links between pages stay (the book
   resolves them), a link to a folder or file that has a page goes to that page, and
   a link to any other file of the repository goes to it on GitHub
@@ -61,6 +61,7 @@ BENCHMARK_DIR = "benchmarks"
 SOLVED_INDEX = "solved_copies.md"
 REFERENCE = "reference.md"
 LANDING = "README.md"
+GRADING = "GRADING.md"  # a repository page of the instructors' part
 # Folders and files of the repository that have a page in the book: a link to one goes
 # there instead of to GitHub.
 ALIASES = {
@@ -97,7 +98,7 @@ def solved_pages() -> list[str]:
 
 def pages() -> list[str]:
     """Every page of the book, in reading order (paths from the repository root)."""
-    return [LANDING, *lesson_pages(), SOLVED_INDEX, *solved_pages(), REFERENCE]
+    return [LANDING, *lesson_pages(), SOLVED_INDEX, *solved_pages(), REFERENCE, GRADING]
 
 
 def table_of_contents() -> dict:
@@ -109,7 +110,7 @@ def table_of_contents() -> dict:
         {"caption": "The course", "chapters": [entry(p) for p in lesson_pages()]},
         {"caption": "Solved copies",
          "chapters": [entry(SOLVED_INDEX)] + [entry(p) for p in solved_pages()]},
-        {"caption": "For instructors", "chapters": [entry(REFERENCE)]},
+        {"caption": "For instructors", "chapters": [entry(REFERENCE), entry(GRADING)]},
     ]}
 
 
@@ -303,7 +304,8 @@ def reference_source(root: Path = ROOT) -> str:
         "# For instructors", "",
         "What an instructor looks up: how long the notebooks run and how much memory "
         "they need, the command line, and the benchmarks. Setting up, testing and "
-        "regenerating the outputs are in [the README](README.md).", "",
+        "regenerating the outputs are in [the README](README.md); grading learners' "
+        f"notebooks in [Grading learners' notebooks]({GRADING}).", "",
         "## Run summary", "", run_summary_section(root),
         "## The command line", "", cli_section(),
         "## Benchmarks", "", benchmarks_section(root)])
@@ -313,7 +315,8 @@ def reference_source(root: Path = ROOT) -> str:
 
 
 def _missing_pages(root: Path) -> list[str]:
-    return [p for p in [LANDING, *lesson_pages(), *solved_pages()] if not (root / p).exists()]
+    return [p for p in [LANDING, *lesson_pages(), *solved_pages(), GRADING]
+            if not (root / p).exists()]
 
 
 def stage(src: Path, root: Path = ROOT) -> None:
@@ -326,7 +329,7 @@ def stage(src: Path, root: Path = ROOT) -> None:
         shutil.rmtree(src)
     src.mkdir(parents=True)
     book_pages, assets = set(pages()), set()
-    for page in [LANDING, *lesson_pages(), *solved_pages()]:
+    for page in [LANDING, *lesson_pages(), *solved_pages(), GRADING]:
         _stage_page(page, src, root, book_pages, assets)
     (src / SOLVED_INDEX).write_text(solved_index_source())
     (src / REFERENCE).write_text(

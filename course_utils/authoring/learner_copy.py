@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import nbformat
 
-from course_utils.authoring import navigation
+from course_utils.authoring import exercise_cells, navigation
 from course_utils.authoring.syllabus import Lesson
 
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
@@ -183,20 +183,23 @@ def _carry_outputs(nb, existing) -> None:
 
 
 def signature(nb) -> list[tuple]:
-    """What generation decides: each cell's id, type, source and tags, in order."""
-    return [(c.get("id"), c.cell_type, c.source, tuple(c.metadata.get("tags", ())))
-            for c in nb.cells]
+    """What generation decides: each cell's id, type, source, tags and grading marks
+    (`exercise_cells`), in order."""
+    return [(c.get("id"), c.cell_type, c.source, tuple(c.metadata.get("tags", ())),
+             c.metadata.get(exercise_cells.KEY)) for c in nb.cells]
 
 
 def differences(generated, stored) -> list[str]:
     """Short descriptions of where `stored` differs from `generated`: the cells whose
-    source, type or tags differ (at most three named), then cell ids, then the count."""
+    source, type, tags or grading marks differ (at most three named), then cell ids, then
+    the count."""
     names = {"header": "header", "setup": "setup cell", "footer": "footer"}
     want, have = signature(generated), signature(stored)
     content, ids = [], 0
     for index, (a, b) in enumerate(zip(want, have)):
         if a[1:] != b[1:]:
-            part = "source" if a[2] != b[2] else "type" if a[1] != b[1] else "tags"
+            part = ("source" if a[2] != b[2] else "type" if a[1] != b[1] else
+                    "tags" if a[3] != b[3] else "grading marks")
             kind = navigation.generated_kind(a[0])
             content.append(names[kind] if kind else f"cell {index + 1} (id {a[0]}: {part})")
         elif a[0] != b[0]:

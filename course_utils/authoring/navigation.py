@@ -16,7 +16,10 @@ and the README's blocks between `<!-- BEGIN generated: NAME -->` and
 `<!-- END generated: NAME -->`. Solved copies in notebooks/solutions/ get the same cells
 with a "solved copy" note and links that work from that folder. For an exercise notebook
 (`has_solution=True`) the learner copy is generated whole from its solved copy
-(`course_utils/authoring/learner_copy.py`), and --check reports one that differs.
+(`course_utils/authoring/learner_copy.py`), and --check reports one that differs; its
+solved copy's code cells get the marks the instructors' grader reads (which cells are
+an exercise's answer, its check, the cells it needs: `exercise_cells.py`), and the
+learner copy inherits them.
 
 The generated cells carry cell ids unique to their notebook: "course-header-05",
 "course-setup-05", "course-footer-05" (and "course-header-05-solved", ... in a solved
@@ -35,7 +38,7 @@ from pathlib import Path
 import nbformat
 import nbformat.corpus.words
 
-from course_utils.authoring import syllabus
+from course_utils.authoring import exercise_cells, syllabus
 from course_utils.authoring.syllabus import Lesson
 from course_utils.runtime import bootstrap
 
@@ -257,7 +260,9 @@ def _apply_footer(nb, source: str, cell_id: str, result: Result) -> None:
 
 
 def apply(nb, lesson: Lesson, solution: bool = False) -> Result:
-    """Write the generated cells into notebook `nb` (in place)."""
+    """Write the generated cells into notebook `nb` (in place), and in the solved copy of
+    an exercise notebook the cells' grading marks (`exercise_cells`). Raises
+    `exercise_cells.ExerciseCellError` when the exercise cells cannot be marked."""
     result = Result(Path(lesson.path(solution)))
     if nb.nbformat_minor < 5:  # cell ids need nbformat 4.5
         nb.nbformat_minor = 5
@@ -268,6 +273,11 @@ def apply(nb, lesson: Lesson, solution: bool = False) -> Result:
     _apply_header(nb, header_source(lesson, solution), ids["header"], result)
     _apply_setup(nb, setup_source(lesson, solution), ids["setup"], result)
     _apply_footer(nb, footer_source(lesson, solution), ids["footer"], result)
+    if solution and lesson.has_solution:  # the learner copy inherits them
+        marks_before = [c.metadata.get(exercise_cells.KEY) for c in nb.cells]
+        exercise_cells.mark(nb, lesson.number, ids["setup"], str(result.path))
+        if marks_before != [c.metadata.get(exercise_cells.KEY) for c in nb.cells]:
+            result.changed.append("grading marks")
     after = _signature(nb)
     for name, kind in (("header", "header"), ("setup cell", "setup"), ("footer", "footer")):
         if before.get(kind) != after.get(kind):
@@ -335,7 +345,11 @@ def sync(root: Path = ROOT, check: bool = False, paths: list[Path] | None = None
                             "copy (has_solution=False)")
         original = nbformat.read(path, as_version=4)
         nb = copy.deepcopy(original)
-        result = apply(nb, lesson, solution)
+        try:
+            result = apply(nb, lesson, solution)
+        except exercise_cells.ExerciseCellError as error:
+            problems.append(str(error))
+            continue
         if solution:
             solved_copies[lesson.number] = nb
         if not result.changed:

@@ -9,6 +9,8 @@
            `python -m course_utils train --help` lists the algorithms
   worker   run a TFF worker on --port for other hosts: give the address it prints to
            course_utils.runtime.cluster.distributed_context(addresses=[...])
+  grade    (instructors) grade learners' exercise notebooks, each in a fresh kernel,
+           with the course's checkers: writes gradebook.csv and gradebook.json
 
 Every mistake in the arguments (a name that does not exist, a number out of range,
 unusable data, impossible settings) ends with exit code 2 and one line on stderr that
@@ -95,7 +97,7 @@ def _seed(text: str) -> int:
     return value
 
 
-def _learning_rate(text: str) -> float:
+def _positive_number(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -142,9 +144,9 @@ def _add_train_parser(commands) -> None:
     train.add_argument("--epochs", type=_positive_int, default=COURSE.epochs,
                        help=f"local epochs per round (default {COURSE.epochs})")
     train.add_argument("--batch-size", type=_positive_int, default=COURSE.batch_size)
-    train.add_argument("--client-learning-rate", type=_learning_rate,
+    train.add_argument("--client-learning-rate", type=_positive_number,
                        default=COURSE.client_learning_rate)
-    train.add_argument("--server-learning-rate", type=_learning_rate, default=None,
+    train.add_argument("--server-learning-rate", type=_positive_number, default=None,
                        help=f"the server's step (default {COURSE.server_learning_rate:g}; "
                             "fedadam: its own, see above)")
     train.add_argument("--model", choices=["linear", "cnn"], default=COURSE.model,
@@ -263,6 +265,66 @@ def _worker(args) -> int:
                                 start_timeout=args.start_timeout)
 
 
+def _add_grade_parser(commands) -> None:
+    from course_utils.grading import grader
+
+    grade = commands.add_parser(
+        "grade", help="grade learners' exercise notebooks (for instructors)",
+        description="Grade learners' copies of the exercise notebooks. Each notebook runs "
+                    "in a fresh kernel, in a scratch copy, with a time and a memory "
+                    "limit: only its exercise cells and the cells they need; then the "
+                    "course's checkers, imported afresh, judge the learner's code. Nothing "
+                    "the notebook printed or stored counts. Writes gradebook.csv and "
+                    "gradebook.json to --out and prints a summary. It runs learners' "
+                    "code: for stronger isolation run it in the course's container "
+                    "(GRADING.md).")
+    grade.add_argument("paths", nargs="+", metavar="PATH",
+                       help="a learner's notebook, or a folder of them, e.g. "
+                            "submissions/ holding submissions/<learner>/05_*.ipynb")
+    grade.add_argument("--out", default="grades", metavar="DIR",
+                       help="folder for gradebook.csv and gradebook.json (default: grades)")
+    grade.add_argument("--timeout", type=_positive_number, default=grader.DEFAULT_SECONDS,
+                       metavar="S", help="seconds per notebook, kernel start included "
+                                         f"(default {grader.DEFAULT_SECONDS:g})")
+    grade.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                       help="notebooks graded at the same time (default 1; each needs "
+                            "about 1 GB of memory and a core)")
+    grade.add_argument("--memory", type=_positive_number, default=grader.DEFAULT_MEMORY_GB,
+                       metavar="GB", help="memory limit of a notebook's kernel and its "
+                                          f"processes (default {grader.DEFAULT_MEMORY_GB:g})")
+    grade.set_defaults(run=_grade)
+
+
+def _grade(args) -> int:
+    from course_utils.grading import gradebook, grader, processes, submissions
+
+    try:
+        found, skipped = submissions.collect(args.paths)
+    except submissions.SubmissionError as error:
+        raise UsageError(f"grade {error}") from None
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"grade --out {out}: a file, not a folder: give a folder for "
+                         "gradebook.csv and gradebook.json")
+    for path in skipped:
+        print(f"skipped {path}: not a copy of an exercise notebook", file=sys.stderr)
+    print(f"grading {len(found)} notebook(s), {args.jobs} at a time, at most "
+          f"{args.timeout:g} s each", file=sys.stderr)
+
+    def progress(rows):
+        passed = sum(row.status == "passed" for row in rows)
+        print(f"  {rows[0].learner}/{Path(rows[0].submission).name}: {passed}/{len(rows)} "
+              f"passed ({rows[0].notebook_seconds:.0f} s)", file=sys.stderr)
+
+    processes.adopt_orphans()  # a learner's process whose parent died comes to us
+    limits = grader.Limits(args.timeout, int(args.memory * 2**30))
+    rows = grader.grade_all(found, limits, args.jobs, progress)
+    csv_path, json_path = gradebook.write(rows, out)
+    print(gradebook.summary(rows))
+    print(f"gradebook: {csv_path} and {json_path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = CourseArgumentParser(prog="python -m course_utils", description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -284,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     nav_parser.set_defaults(run=_nav)
     _add_train_parser(commands)
     _add_worker_parser(commands)
+    _add_grade_parser(commands)
     parser.hint = f"one of: {', '.join(commands.choices)}"
     return parser
 

@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER = 36
 # TFF 0.87's worker_binary has no option to choose an interface: it always listens on
 # [::]:PORT, i.e. on every interface, whatever `host` a `Worker` is reached at.
 ALL_INTERFACES = ""
@@ -84,9 +85,19 @@ def set_parent_death_signal(sig: int) -> None:
     Linux ties this to the *thread* that forked the process, so a worker started from a
     thread that later exits is killed too; callers then simply start a new one.
     """
+    _prctl(_PR_SET_PDEATHSIG, sig, "PR_SET_PDEATHSIG")
+
+
+def set_child_subreaper() -> None:
+    """Make this process adopt its orphaned descendants (instead of init), so that a
+    process whose parent died can still be found among ours and stopped."""
+    _prctl(_PR_SET_CHILD_SUBREAPER, 1, "PR_SET_CHILD_SUBREAPER")
+
+
+def _prctl(option: int, value: int, name: str) -> None:
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, sig) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if libc.prctl(option, value) != 0:
+        raise OSError(ctypes.get_errno(), f"prctl({name}) failed")
 
 
 def _die_with(parent_pid: int):
@@ -108,19 +119,42 @@ def _stat_fields(pid: int) -> list[str]:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
+def _stat_number(pid: int, index: int) -> int | None:
+    """Field `index` of `_stat_fields(pid)` as a number, None if there is no such process."""
+    try:
+        return int(_stat_fields(pid)[index])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def start_ticks(pid: int) -> int | None:
     """When process `pid` started (clock ticks since boot), None if there is no such
     process. With the pid, this names one process: a pid can be reused, a start time not."""
-    try:
-        return int(_stat_fields(pid)[19])
-    except (OSError, IndexError, ValueError):
-        return None
+    return _stat_number(pid, 19)
 
 
 def starter_marker(pid: int | None = None) -> str:
     """The value of STARTER_ENV for workers started by process `pid` (default: us)."""
     pid = os.getpid() if pid is None else pid
     return f"{pid}:{start_ticks(pid)}"
+
+
+def parent_pid(pid: int) -> int | None:
+    """The parent of process `pid`, None if there is no such process."""
+    return _stat_number(pid, 1)
+
+
+def is_running(pid: int) -> bool:
+    """Does process `pid` run (exists and is not a zombie waiting to be reaped)?"""
+    try:
+        return _stat_fields(pid)[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def session_id(pid: int) -> int | None:
+    """The session of process `pid`, None if there is no such process."""
+    return _stat_number(pid, 3)
 
 
 def starter_alive(marker: str) -> bool:
@@ -171,6 +205,34 @@ def started_by_course(pid: int) -> bool:
     Otherwise TFF's own runtime or another program started it. Raises OSError when
     `pid` cannot be inspected."""
     return STARTER_ENV in _environ(pid)
+
+
+def workers_started_by(marker: str) -> list[int]:
+    """pids of the running worker_binary processes started by the process that
+    `marker` names (a STARTER_ENV value, `starter_marker(pid)` taken while it ran)."""
+    found = []
+    for pid in running_pids():
+        try:
+            if ((Path(f"/proc/{pid}/comm").read_text().strip() == WORKER_BINARY)
+                    and _environ(pid).get(STARTER_ENV) == marker):
+                found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def running_pids() -> list[int]:
+    """Every process id in /proc now."""
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+
+
+def environment_of(pid: int) -> dict[str, str]:
+    """The environment process `pid` started with; empty when it cannot be read (gone,
+    or another user's)."""
+    try:
+        return _environ(pid)
+    except OSError:
+        return {}
 
 
 def boot_time() -> float:
