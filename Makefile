@@ -63,7 +63,9 @@ COLAB_UNIT_TESTS ?= tests/test_compat.py tests/test_bootstrap.py tests/test_stac
 	tests/test_data.py tests/test_tff_learning.py tests/test_fedavg.py tests/test_runtime.py \
 	tests/test_exercises_nb02.py tests/test_exercises_nb04.py tests/test_exercises_nb05.py \
 	tests/test_exercises_nb06.py tests/test_exercises_nb07.py tests/test_exercises_nb10.py \
-	tests/test_clean_exit.py "tests/test_cli.py::test_train_json_fedavg_in_a_terminal"
+	tests/test_clean_exit.py "tests/test_cli.py::test_train_json_fedavg_in_a_terminal" \
+	"tests/test_grading.py::test_solved_copies_pass_every_exercise" \
+	"tests/test_grading.py::test_wrong_answers_get_their_mistakes_name"
 
 .PHONY: setup lab test run doctor clean-venv nav browser-deps test-browser test-binder \
         netns-deps book book-deps book-test-deps test-colab test-colab-when-possible \
@@ -146,11 +148,14 @@ $(COLAB_STAMP): requirements-modern.txt tests/colab/fake_google_colab/google/col
 	@touch $(COLAB_STAMP)
 
 # Like Colab: no TFF, no course package until each notebook's first cell installs them
-# (from this checkout: COURSE_INSTALL_FROM); then the unit tests on that stack.
+# (from this checkout: COURSE_INSTALL_FROM); then the unit tests on that stack. The
+# learner copies only: the solved copies differ in their exercise cells, which the
+# grader's tests run on this stack with their checkers (COLAB_UNIT_TESTS), and the
+# classic run puts them under nbval whole.
 test-colab: $(COLAB_STAMP)
 	$(COLAB_VENV)/bin/python tests/colab/make_colab_like.py --fresh-runtime
 	COURSE_DATA=$(TEST_DATA) COURSE_INSTALL_FROM=$(CURDIR) IPYTHONDIR=$(CURDIR)/$(COLAB_VENV)/ipython \
-	  $(COLAB_VENV)/bin/python -m pytest notebooks $(NBVAL)
+	  $(COLAB_VENV)/bin/python -m pytest notebooks/*.ipynb $(NBVAL)
 	COURSE_DATA=$(TEST_DATA) $(COLAB_VENV)/bin/python -m pytest $(COLAB_UNIT_TESTS)
 
 # The Python 3.12 tier (Ubuntu 24.04's Python): the modern stack set up on 3.12 by
