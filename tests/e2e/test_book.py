@@ -110,13 +110,13 @@ def sidebar(html: str) -> list[str]:
 
 def test_contents_follow_the_syllabus(site):
     """The sidebar (seen from a page that is in no part) lists the syllabus's lessons,
-    then the solved copies, then the reference page."""
+    then the solved copies, then the instructors' pages (reference, grading)."""
     expected = [html_path(book.LANDING), "The course",
                 *[html_path(lesson.path()) for lesson in syllabus.SYLLABUS],
                 "Solved copies", html_path(book.SOLVED_INDEX),
                 *[html_path(lesson.path(solution=True)) for lesson in syllabus.SYLLABUS
                   if lesson.has_solution],
-                "For instructors", html_path(book.REFERENCE)]
+                "For instructors", html_path(book.REFERENCE), html_path(book.GRADING)]
     assert sidebar((site / "search.html").read_text()) == expected
 
 
