@@ -120,8 +120,8 @@ def _step(name, command, cwd, env, log, timings, timeout=1800):
 
 def test_binder_build_steps_in_a_fresh_environment(tmp_path):
     if not (os.environ.get("RUN_BINDER_TEST") or (tiers_required() and not inputs_replayed())):
-        pytest.skip("slow (installs TensorFlow in a fresh venv), and its inputs are the "
-                    "replayed ones (or not in CI): `make test-binder` runs it")
+        pytest.skip("slow: `make test-binder` runs it (it installs TensorFlow in a fresh "
+                    "venv); CI does when its inputs are not the replayed ones")
     repo, venv, home = tmp_path / "repo", tmp_path / "env", tmp_path / "home"
     shutil.copytree(ROOT, repo, ignore=COPY_IGNORE, symlinks=True)
     home.mkdir()

@@ -195,13 +195,35 @@ def test_no_grpc_channel_subscription_outlives_its_need():
 
 
 def test_stopping_a_worker_closes_its_channel():
-    """`Worker.stop()` closes the channel before it stops the process: a call through
-    the old stub fails as closed, instead of reaching for a worker that is gone."""
+    """`Worker.stop()` closes the channel before it stops the process. A call through
+    the old stub then fails as retryable (TFF builds its executor again), not with
+    gRPC's ValueError for a closed channel, which TFF does not retry."""
+    from tensorflow_federated.proto.v0 import executor_pb2
+    from tensorflow_federated.python.core.impl.executors import executors_errors
+
     from course_utils.runtime import workers
 
     worker = workers.Worker().start()
     stub = worker.stub()
     assert stub.ready(timeout=10)
     worker.stop()
-    with pytest.raises(ValueError, match="[Cc]losed"):
-        stub.ready(timeout=1)
+    assert not stub.ready(timeout=1)
+    with pytest.raises(executors_errors.RetryableError, match="closed"):
+        stub.get_executor(executor_pb2.GetExecutorRequest())
+
+
+def test_a_computation_after_the_worker_restarts_runs_on_the_new_one():
+    """TFF keeps executors (and their stubs) between computations; after the worker is
+    stopped and started again, the next computation still runs."""
+    import numpy as np
+    import tensorflow_federated as tff
+
+    from course_utils.runtime import context
+
+    @tff.federated_computation(tff.FederatedType(np.float32, tff.CLIENTS))
+    def mean(values):
+        return tff.federated_mean(values)
+
+    assert float(mean([1.0, 2.0, 6.0])) == 3.0
+    context.local_worker().stop()
+    assert float(mean([1.0, 2.0, 6.0])) == 3.0

@@ -10,7 +10,8 @@ that succeeded (6 of 8 runs of `doctor` on Python 3.12.1).
 
 `ExecutorStub` is TFF's stub without the subscription: it asks the worker when it needs
 to know (`ready`), and `close()` closes its channel, which `Worker.stop()` does before
-it stops the worker. No thread is left to notice the worker going.
+it stops the worker. No thread is left to notice the worker going. An executor TFF
+keeps from before gets a retryable error from the closed stub and is built again.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from __future__ import annotations
 import grpc
 from tensorflow_federated.proto.v0 import executor_pb2, executor_pb2_grpc
 from tensorflow_federated.python.core.impl.executors import (
-    remote_executor_grpc_stub, value_serialization,
+    executors_errors, remote_executor_grpc_stub, value_serialization,
 )
 from tensorflow_federated.python.core.impl.types import placements
 
@@ -57,7 +58,7 @@ class ExecutorStub(remote_executor_grpc_stub.RemoteExecutorGrpcStub):
                                               wait_for_ready=True).executor
             self._stub.DisposeExecutor(executor_pb2.DisposeExecutorRequest(executor=executor),
                                        timeout=timeout)
-        except grpc.RpcError:
+        except (grpc.RpcError, executors_errors.RetryableError):
             return False
         return True
 
@@ -67,5 +68,24 @@ class ExecutorStub(remote_executor_grpc_stub.RemoteExecutorGrpcStub):
         return self.ready(timeout=1.0)
 
     def close(self) -> None:
-        """Close the channel: calls in flight fail with CANCELLED; idempotent."""
+        """Close the channel (idempotent). Calls made afterwards fail as retryable, as
+        calls to a worker that is gone do, so TFF builds its executor again, on the
+        stub of the worker that runs now."""
         self._channel.close()
+        self._stub = _ClosedChannel(self.address)
+
+
+class _ClosedChannel:
+    """Stands in for the gRPC stub of a closed channel: every call raises TFF's
+    RetryableError (a closed gRPC channel raises a plain ValueError, which TFF does not
+    retry)."""
+
+    def __init__(self, address: str):
+        self.address = address
+
+    def __getattr__(self, method: str):
+        def closed(*args, **kwargs):
+            raise executors_errors.RetryableError(
+                f"{method}: the channel to the TFF worker at {self.address} is closed "
+                "(the worker was stopped)")
+        return closed
