@@ -358,8 +358,8 @@ def tampering_run(tmp_path_factory):
     before = tree_hashes(subs)
     course_files = tree_hashes(ROOT / "course_utils" / "exercises")
     started = time.time()
-    # The endless loop alone with a short time limit; the rest with the default one,
-    # which a gigabyte of output needs on a busy machine.
+    # The endless loop alone with a short time limit; the rest with the default one, so
+    # that a busy machine cannot push them over it.
     loops = SHORT_LIMIT_CASES
     results = [
         run_grader(*[subs / name for name in TAMPERING_NAMES if name not in loops],

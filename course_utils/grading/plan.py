@@ -25,6 +25,11 @@ from dataclasses import dataclass, field
 from course_utils.authoring import exercise_cells, navigation
 
 CAPTURED = "__course_grader_captured__"  # the kernel's dict of checker arguments
+# Nothing a notebook prints is read: it goes to /dev/null, so a flood of output costs
+# the kernel neither time nor memory (ipykernel would buffer it and send every byte).
+NOTHING_PRINTED = ("import os as _course_os, sys as _course_sys\n"
+                   "_course_sys.stdout = _course_sys.stderr = open(_course_os.devnull, 'w')\n"
+                   "del _course_os, _course_sys")
 
 
 @dataclass
@@ -92,7 +97,8 @@ def build(reference, submission) -> Plan:
             plan.missing[key] = (f"the exercise cell (id {gone[0]}) is not in the notebook, "
                                  f"nor another cell defining {names or 'its code'}: "
                                  "deleted, or renamed")
-    plan.steps.append(Step("imports", f"{CAPTURED} = {{}}", "preparing the kernel"))
+    plan.steps.append(Step("imports", f"{CAPTURED} = {{}}\n{NOTHING_PRINTED}",
+                           "preparing the kernel"))
     for number, cell in enumerate(reference.cells, start=1):
         mark = cell.metadata.get(exercise_cells.KEY)
         if not mark:
