@@ -99,11 +99,13 @@ class Kernel:
                 start_new_session=True, preexec_fn=_preexec(os.getpid()))
             _LIVE_KERNELS.add(self.process.pid)
         self._marker = workers.starter_marker(self.process.pid)
-        self._context = zmq.Context()
+        # The client makes its own context: its class differs between jupyter_client
+        # 8 (classic stack) and 7 (Colab's); options set now apply to its sockets.
+        self.client = BlockingKernelClient()
+        self._context = self.client.context
         self._context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE)
         self._context.setsockopt(zmq.SNDTIMEO, 5000)
         self._context.setsockopt(zmq.LINGER, 0)
-        self.client = BlockingKernelClient(context=self._context)
         self.client.load_connection_info(info)
         self.client.start_channels(shell=True, iopub=False, stdin=False, hb=False,
                                    control=False)
