@@ -59,7 +59,7 @@ import time
 from dataclasses import dataclass
 from typing import Sequence
 
-from course_utils.runtime.workers import Worker, WorkerError
+from course_utils.runtime.workers import ExecutorStubHolder, Worker, WorkerError, answers
 
 DEFAULT_NUM_WORKERS = 2
 
@@ -85,7 +85,7 @@ class WorkerHealth:
         return f"worker {self.index} at {self.address}: {state}"
 
 
-class RemoteWorker:
+class RemoteWorker(ExecutorStubHolder):
     """A worker someone else runs, known only by its address (a real cluster), e.g.
     one started with `python -m course_utils worker --port P` on another host."""
 
@@ -97,19 +97,6 @@ class RemoteWorker:
     def is_alive(self) -> bool:  # we cannot see another host's processes
         return True
 
-    def stub(self):
-        if self._stub is None:
-            from course_utils.runtime.workers import executor_stub
-
-            self._stub = executor_stub(self.address)
-        return self._stub
-
-    def close_stub(self) -> None:
-        """Close our gRPC channel to the worker (the worker itself keeps running)."""
-        stub, self._stub = self._stub, None
-        if stub is not None:
-            stub.close()
-
     def __repr__(self) -> str:
         return f"RemoteWorker({self.address})"
 
@@ -118,19 +105,9 @@ DEFAULT_LOST_AFTER = 60.0
 
 
 def ping(worker, timeout: float = 10.0) -> bool:
-    """True when `worker` answers a request of TFF's executor service in time.
-
-    Asks for an executor (GetExecutor) and disposes of it: a real round trip, not just
-    an open port.
-    """
-    deadline = time.monotonic() + timeout
-    while worker.is_alive():
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        if worker.stub().ready(timeout=min(1.0, remaining)):
-            return True
-    return False
+    """True when `worker` answers a request of TFF's executor service in time
+    (`workers.answers`)."""
+    return answers(worker, timeout)
 
 
 class WorkerPool:

@@ -210,11 +210,16 @@ def started_by_course(pid: int) -> bool:
 def workers_started_by(marker: str) -> list[int]:
     """pids of the running worker_binary processes started by the process that
     `marker` names (a STARTER_ENV value, `starter_marker(pid)` taken while it ran)."""
+    return [pid for pid in worker_binary_pids()
+            if environment_of(pid).get(STARTER_ENV) == marker]
+
+
+def worker_binary_pids() -> list[int]:
+    """pids of the worker_binary processes in /proc now (whoever started them)."""
     found = []
     for pid in running_pids():
         try:
-            if ((Path(f"/proc/{pid}/comm").read_text().strip() == WORKER_BINARY)
-                    and _environ(pid).get(STARTER_ENV) == marker):
+            if Path(f"/proc/{pid}/comm").read_text().strip() == WORKER_BINARY:
                 found.append(pid)
         except OSError:
             continue
@@ -250,13 +255,8 @@ def orphaned_workers(since: float | None = None) -> list[int]:
     if since is not None:  # in clock ticks since boot, with 1 s of slack for rounding
         started_after = (since - 1 - boot_time()) * os.sysconf("SC_CLK_TCK")
     found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        pid = int(proc.name)
+    for pid in worker_binary_pids():
         try:
-            if (proc / "comm").read_text().strip() != WORKER_BINARY:
-                continue
             if started_after is not None and int(_stat_fields(pid)[19]) < started_after:
                 continue
             if is_orphaned(pid):
@@ -266,7 +266,39 @@ def orphaned_workers(since: float | None = None) -> list[int]:
     return sorted(found)
 
 
-class Worker:
+class ExecutorStubHolder:
+    """What reaches a worker's executor service at `self.address`: one `ExecutorStub`,
+    made on first use, closed by `close_stub()`. Shared by `Worker` (ours) and
+    `cluster.RemoteWorker` (another host's); each sets `self._stub = None` at start."""
+
+    def stub(self):
+        """gRPC stub of TFF's executor service on this worker (`ExecutorStub`)."""
+        if self._stub is None:
+            self._stub = executor_stub(self.address)
+        return self._stub
+
+    def close_stub(self) -> None:
+        """Close the gRPC channel to this worker, if one is open."""
+        stub, self._stub = self._stub, None
+        if stub is not None:
+            stub.close()
+
+
+def answers(worker, timeout: float) -> bool:
+    """True when `worker` answers a request of TFF's executor service (an executor got
+    and disposed of: a real round trip, not just an open port) within `timeout`
+    seconds; False as soon as its process is gone."""
+    deadline = time.monotonic() + timeout
+    while worker.is_alive():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        if worker.stub().ready(timeout=min(1.0, remaining)):
+            return True
+    return False
+
+
+class Worker(ExecutorStubHolder):
     """One `worker_binary` serving TFF's executor service, reached at `host:port`
     (by default a free port of 127.0.0.1; it listens on all interfaces, see
     `ALL_INTERFACES`).
@@ -321,14 +353,12 @@ class Worker:
         return self
 
     def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + self.start_timeout
-        while time.monotonic() < deadline:
-            if not self.is_alive():
-                err = self.log_tail()
-                self.stop()
-                raise WorkerError(f"TFF worker on port {self.port} exited at start:\n{err}")
-            if self.stub().ready(timeout=min(0.25, max(deadline - time.monotonic(), 0.01))):
-                return
+        if answers(self, self.start_timeout):
+            return
+        if not self.is_alive():
+            err = self.log_tail()
+            self.stop()
+            raise WorkerError(f"TFF worker on port {self.port} exited at start:\n{err}")
         self.stop()
         raise WorkerError(f"TFF worker on port {self.port} did not answer in "
                           f"{self.start_timeout:.0f} s.")
@@ -343,18 +373,6 @@ class Worker:
         self._log.seek(0)
         log = self._log.read().decode(errors="replace")
         return compat.without_harmless_worker_lines(log)[-chars:]
-
-    def stub(self):
-        """gRPC stub of TFF's executor service on this worker (`ExecutorStub`)."""
-        if self._stub is None:
-            self._stub = executor_stub(self.address)
-        return self._stub
-
-    def close_stub(self) -> None:
-        """Close the gRPC channel to this worker, if one is open."""
-        stub, self._stub = self._stub, None
-        if stub is not None:
-            stub.close()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop the worker (SIGINT, then SIGKILL after `timeout`) and reap it."""
