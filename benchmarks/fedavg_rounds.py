@@ -30,7 +30,6 @@ cores its wall time can drop below the sequential floor's while its CPU time can
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -48,20 +47,14 @@ import numpy as np  # noqa: E402
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=None,
-                        help="auto | emnist | offline | a directory with emnist_all.sqlite "
-                             "(default: $COURSE_DATA or auto)")
+    from benchmarks._common import add_client_training, parser as course_parser
+
+    parser = course_parser(__doc__, DEFAULT_OUT)
     parser.add_argument("--rounds", type=int, default=10, help="timed rounds (default 10)")
     parser.add_argument("--clients-per-round", type=int, default=10)
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=20)
-    parser.add_argument("--client-learning-rate", type=float, default=0.3)
-    parser.add_argument("--seed", type=int, default=0)
+    add_client_training(parser)
     parser.add_argument("--tutorial-port", action="store_true",
                         help="also time the tutorial's code ported as is")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help=f"the JSON results (default {DEFAULT_OUT.relative_to(ROOT)})")
     return parser.parse_args(argv)
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from course_utils import emnist_sqlite, sample_writers
+from course_utils.emnist import sample_writers
+from course_utils.emnist import sqlite as emnist_sqlite
 
 WRITERS = 3383
 EXAMPLES = {"digits_only_train": 341_873, "digits_only_test": 40_832}

@@ -30,7 +30,6 @@ Timings on a shared machine are noisy: run it when `uptime` shows a quiet machin
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -46,23 +45,19 @@ DEFAULT_OUT = ROOT / "benchmarks" / "results" / "scaling.json"
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=None,
-                        help="auto | emnist | offline | a directory with emnist_all.sqlite "
-                             "(default: $COURSE_DATA or auto)")
+    from benchmarks._common import add_client_training, parser as course_parser
+
+    parser = course_parser(__doc__, DEFAULT_OUT)
     parser.add_argument("--clients", type=int, nargs="+", default=[10, 50, 200],
                         help="clients per round to measure (default 10 50 200)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2],
                         help="numbers of workers to compare (default 1 2)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds per point")
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=20)
-    parser.add_argument("--seed", type=int, default=0)
+    add_client_training(parser, learning_rate=False)
     parser.add_argument("--netns", type=int, default=0, metavar="N",
                         help="also N workers in N network namespaces (needs root)")
     parser.add_argument("--no-local", action="store_true",
                         help="skip the default (unsplit) context")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     return parser.parse_args(argv)
 
 

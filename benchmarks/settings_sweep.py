@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
 import statistics
 import sys
 import time
@@ -74,8 +72,8 @@ def options(settings) -> str:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=None,
-                        help="auto | emnist | offline | a directory with emnist_all.sqlite "
-                             "(default: $COURSE_DATA or auto)")
+                        help="sample | emnist | a directory with emnist_all.sqlite "
+                             "(default: $COURSE_DATA or sample)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
@@ -109,19 +107,12 @@ def main(argv=None) -> int:
               f"({min(accuracies):.3f}-{max(accuracies):.3f})", flush=True)
     source = data.resolve_source(args.data)
     train, _ = data.load_emnist(data=args.data, verbose=False)
-    result = {
-        "command": "python benchmarks/settings_sweep.py " + " ".join(
-            sys.argv[1:] if argv is None else argv),
-        "data": source.description, "clients_total": len(train.client_ids),
-        "date": time.strftime("%Y-%m-%d %H:%M"),
-        "rounds": args.rounds, "clients_per_round": rows()[-1][1].clients_per_round,
-        "seeds": args.seeds, "minutes": round((time.time() - start) / 60, 1),
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "rows": table,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    from benchmarks._common import record
+
+    record(args.out, "settings_sweep.py", argv, start, data=source.description,
+           clients_total=len(train.client_ids), rounds=args.rounds,
+           clients_per_round=rows()[-1][1].clients_per_round, seeds=args.seeds,
+           rows=table)
     return 0
 
 

@@ -6,8 +6,9 @@ How the server combines the clients' models is a choice. This module has:
   `incremental_weighted_average` (a running weighted mean, one client at a time) and
   `article_simple_average` (a popular but wrong "average" loop, kept to show the bug).
 - The rules as TFF federated computations: `mean_computation` (``tff.federated_mean``
-  with or without weights) and `robust_computation` (all client values to the server,
-  then e.g. a coordinate-wise median or trimmed mean).
+  with or without weights) and `robust_computation` (a `tff.federated_aggregate` per
+  tensor whose accumulator keeps every client value, then e.g. a coordinate-wise
+  trimmed mean: `stacking_parts`, `trimmed_mean_parts`).
 - Training processes built on `course_utils.fedavg.client_update`, one per *method*
   (`METHODS`): ``simple`` (unweighted mean), ``weighted`` (by number of examples:
   FedAvg), ``quality`` (by each client's accuracy on a held-out part of its own data),
@@ -18,7 +19,7 @@ How the server combines the clients' models is a choice. This module has:
       initialize: ( -> <kernel, bias>@SERVER)
       next:       (<kernel, bias>@SERVER, {<x, y>*}@CLIENTS -> <state, metrics>@SERVER)
 
-- `communication(method)`: the bytes that cross the network per client and round,
+- `traffic(method)`: the bytes that cross the network per client and round,
   read from the TFF types of what is broadcast and what is uploaded.
 - `run_comparison`: the same rounds, seeds and sampled clients for every method
   (`course_utils.plots.plot_method_comparison` draws the results).
@@ -51,6 +52,10 @@ QUALITY_FLOOR = 1e-3  # a client's quality weight is at least this, so weights n
 
 @dataclass(frozen=True)
 class Method:
+    """One aggregation rule of notebook 07: its name, how the server weights each
+    client's model in the mean (`weighting`, one of WEIGHTINGS), a description, and
+    whether clients take one full-batch gradient step instead of local epochs (FedSGD)."""
+
     name: str
     weighting: str             # one of WEIGHTINGS
     description: str
@@ -193,7 +198,7 @@ def _names(struct_type):
     return [name for name, _ in structure.iter_elements(struct_type)]
 
 
-def communication(method: str = "weighted", **build_kwargs) -> Traffic:
+def traffic(method: str = "weighted", **build_kwargs) -> Traffic:
     """What one client sends and receives per round under `method` (see `Traffic`)."""
     return traffic_of(build_client_work(method, **build_kwargs))
 
@@ -219,9 +224,22 @@ def mean_computation(value_type, weighted: bool):
     return weighted_mean
 
 
-def _stacking_aggregate(client_values, value_type, aggregate_fn):
-    """Inside a federated computation: every client value to the server, stacked on a
-    new first axis ([clients, ...] per tensor), then `aggregate_fn` per tensor.
+def trimmed_mean(stack, trim: int):
+    """In TensorFlow: per coordinate of `stack` (clients along axis 0), drop the `trim`
+    smallest and `trim` largest client values and average the rest (NaN if
+    2 x trim >= clients: nothing is left to average)."""
+    import tensorflow as tf
+
+    num_clients = tf.shape(stack)[0]  # not stack.shape[0]: None inside TFF
+    ordered = tf.sort(stack, axis=0)
+    return tf.reduce_mean(ordered[trim:num_clients - trim], axis=0)
+
+
+def stacking_parts(value_type, report_fn):
+    """The four arguments of `tff.federated_aggregate` (zero, accumulate, merge, report)
+    for client values of `value_type` (a `tff.TensorType`) that keep every value: the
+    accumulator stacks them along a new first axis ([clients so far, ...]), and
+    `report` returns `report_fn(stack)` (a TensorFlow function, e.g. a median).
 
     `tff.federated_mean` can add values up as they arrive (and under secure
     aggregation the server only sees the sum); a median or trimmed mean needs all
@@ -230,53 +248,65 @@ def _stacking_aggregate(client_values, value_type, aggregate_fn):
     import tensorflow as tf
     import tensorflow_federated as tff
 
-    leaves = list(value_type) if isinstance(value_type, tff.StructType) else [value_type]
-    is_struct = isinstance(value_type, tff.StructType)
-    stacked_type = [tff.TensorType(t.dtype, [None, *t.shape]) for t in leaves]
-    if not is_struct:
-        stacked_type = stacked_type[0]
-
-    def as_list(x):
-        return list(x) if is_struct else [x]
-
-    def like_value(tensors):
-        return tensors if is_struct else tensors[0]
+    stack_type = tff.TensorType(value_type.dtype, [None, *value_type.shape])
 
     @tff.tensorflow.computation
     def zero():
-        return like_value([tf.zeros([0, *t.shape], t.dtype) for t in leaves])
+        return tf.zeros([0, *value_type.shape], value_type.dtype)  # no client yet
 
-    @tff.tensorflow.computation(stacked_type, value_type)
+    @tff.tensorflow.computation(stack_type, value_type)
     def accumulate(stack, value):
-        return like_value([tf.concat([s, v[tf.newaxis]], axis=0)
-                           for s, v in zip(as_list(stack), as_list(value))])
+        return tf.concat([stack, value[tf.newaxis]], axis=0)  # one more row
 
-    @tff.tensorflow.computation(stacked_type, stacked_type)
-    def merge(a, b):
-        return like_value([tf.concat([x, y], axis=0) for x, y in zip(as_list(a), as_list(b))])
+    @tff.tensorflow.computation(stack_type, stack_type)
+    def merge(stack_a, stack_b):
+        return tf.concat([stack_a, stack_b], axis=0)  # every row of both
 
-    @tff.tensorflow.computation(stacked_type)
+    @tff.tensorflow.computation(stack_type)
     def report(stack):
-        return like_value([tf.cast(aggregate_fn(s), s.dtype) for s in as_list(stack)])
+        return tf.cast(report_fn(stack), value_type.dtype)
 
-    return tff.federated_aggregate(client_values, zero(), accumulate, merge, report)
+    return zero, accumulate, merge, report
 
 
-def robust_computation(value_type, aggregate_fn):
-    """({T}@CLIENTS -> T@SERVER): `aggregate_fn(stacked)` per tensor of T, where
-    `stacked` holds the clients' values along axis 0 (a TensorFlow function, e.g. a
-    coordinate-wise median or trimmed mean)."""
+def trimmed_mean_parts(value_type, trim: int):
+    """`stacking_parts` whose report is the coordinate-wise trimmed mean (`trimmed_mean`)."""
+    return stacking_parts(value_type, lambda stack: trimmed_mean(stack, trim))
+
+
+def aggregate_each_tensor(client_values, value_type, parts_fn):
+    """Inside a federated computation: one `tff.federated_aggregate` per tensor of
+    `value_type` (a tensor or a structure of tensors), with the four computations
+    `parts_fn(tensor_type)` returns; the results zipped back into one value."""
+    import tensorflow_federated as tff
+
+    if not isinstance(value_type, tff.StructType):
+        zero, accumulate, merge, report = parts_fn(value_type)
+        return tff.federated_aggregate(client_values, zero(), accumulate, merge, report)
+    results = []
+    for i, tensor_type in enumerate(value_type):
+        zero, accumulate, merge, report = parts_fn(tensor_type)
+        results.append(tff.federated_aggregate(client_values[i], zero(), accumulate,
+                                               merge, report))
+    return tff.federated_zip(results)
+
+
+def robust_computation(value_type, parts_fn):
+    """({T}@CLIENTS -> T@SERVER): each tensor of T aggregated by a
+    `tff.federated_aggregate` of the computations `parts_fn(tensor_type)` returns
+    (e.g. `trimmed_mean_parts` with a fixed trim)."""
     import tensorflow_federated as tff
 
     @tff.federated_computation(tff.FederatedType(value_type, tff.CLIENTS))
     def robust_aggregate(client_values):
-        return _stacking_aggregate(client_values, value_type, aggregate_fn)
+        return aggregate_each_tensor(client_values, value_type, parts_fn)
     return robust_aggregate
 
 
 # --- client data and client work ---------------------------------------------------
 
-def client_dataset(examples, holdout_fraction: float = 0.2, batch_size: int = 20):
+def client_dataset(examples, holdout_fraction: float = 0.2,
+                   batch_size: int = COURSE.batch_size):
     """One client's dataset for these processes, from its preprocessed examples
     (`examples`: {"x": [n, 784], "y": [n, 1]} arrays, already shuffled).
 
@@ -302,7 +332,8 @@ def client_dataset(examples, holdout_fraction: float = 0.2, batch_size: int = 20
 
 
 def federated_data(client_data, client_ids, *, holdout_fraction: float = 0.2,
-                   batch_size: int = 20, seed: int = 0, invert: bool = True) -> list:
+                   batch_size: int = COURSE.batch_size, seed: int = 0,
+                   invert: bool = True) -> list:
     """`client_dataset` for each client of `client_ids`: one pass over its examples,
     shuffled (the same way for the same `seed`) and preprocessed as
     `course_utils.data.preprocess` does (784 pixels, inverted with `invert`).
@@ -341,8 +372,9 @@ def _accuracy_on_batch(model, batch):
     return tf.reduce_sum(hits) / tf.maximum(tf.cast(tf.size(labels), tf.float32), 1.0)
 
 
-def build_client_work(method: str = "weighted", *, local_epochs: int = 5,
-                      client_learning_rate: float = COURSE.client_learning_rate, holdout: bool = True,
+def build_client_work(method: str = "weighted", *, local_epochs: int = COURSE.epochs,
+                      client_learning_rate: float = COURSE.client_learning_rate,
+                      holdout: bool = True,
                       model_fn=models.create_keras_model, element_spec=None):
     """The client's part of a round under `method`, as a TFF computation.
 
@@ -418,8 +450,9 @@ def _initial_weights_fn(model_fn):
     return initial_weights
 
 
-def build_process(method: str = "weighted", *, local_epochs: int = 5,
-                  client_learning_rate: float = COURSE.client_learning_rate, holdout: bool = True,
+def build_process(method: str = "weighted", *, local_epochs: int = COURSE.epochs,
+                  client_learning_rate: float = COURSE.client_learning_rate,
+                  holdout: bool = True,
                   model_fn=models.create_keras_model, element_spec=None):
     """A `tff.templates.IterativeProcess` that trains with `method` (see `METHODS`).
 
@@ -458,11 +491,13 @@ def build_process(method: str = "weighted", *, local_epochs: int = 5,
     return tff.templates.IterativeProcess(initialize_fn, next_fn)
 
 
-def build_robust_process(aggregate_fn, *, local_epochs: int = 5,
-                         client_learning_rate: float = COURSE.client_learning_rate, holdout: bool = True,
+def build_robust_process(parts_fn, *, local_epochs: int = COURSE.epochs,
+                         client_learning_rate: float = COURSE.client_learning_rate,
+                         holdout: bool = True,
                          model_fn=models.create_keras_model, element_spec=None):
-    """Like `build_process("simple")`, but the server aggregates with
-    `aggregate_fn(stacked)` (per weight tensor, clients along axis 0), and each client
+    """Like `build_process("simple")`, but the server aggregates each weight tensor with
+    the `tff.federated_aggregate` of `parts_fn(tensor_type)` (see `robust_computation`;
+    e.g. `lambda t: trimmed_mean_parts(t, 2)`), and each client
     scales its update by a factor it is given, to simulate corrupted clients:
 
         next: (<weights>@SERVER, {<x, y>*}@CLIENTS, {float32}@CLIENTS -> <state, metrics>)
@@ -496,7 +531,7 @@ def build_robust_process(aggregate_fn, *, local_epochs: int = 5,
         outputs = tff.federated_map(client_work, (federated_dataset, weights_at_clients))
         sent = tff.federated_map(scale_update,
                                  (outputs.weights, weights_at_clients, update_factor))
-        new_weights = _stacking_aggregate(sent, weights_type, aggregate_fn)
+        new_weights = aggregate_each_tensor(sent, weights_type, parts_fn)
         metrics = tff.federated_mean(outputs.metrics, weight=outputs.num_examples)
         return new_weights, metrics
 
@@ -521,7 +556,7 @@ class WithCorruptedClients:
 
 
 def tf_mean(stacked):
-    """The plain mean over clients (axis 0), for `build_robust_process`."""
+    """The plain mean over clients (axis 0), a report for `stacking_parts`."""
     import tensorflow as tf
 
     return tf.reduce_mean(stacked, axis=0)
@@ -530,8 +565,9 @@ def tf_mean(stacked):
 # --- experiments ----------------------------------------------------
 
 def run_comparison(processes: dict, client_data, client_ids, *, rounds: int,
-                   clients_per_round: int = 10, seed: int = 0, evaluate=None,
-                   batch_size: int = 20, holdout_fraction: float = 0.2,
+                   clients_per_round: int = COURSE.clients_per_round, seed: int = 0,
+                   evaluate=None,
+                   batch_size: int = COURSE.batch_size, holdout_fraction: float = 0.2,
                    progress: bool = True, description: str = "methods") -> dict:
     """Train every process in `processes` (name -> process) on equal terms: the same
     clients sampled for round r (`data.sample_clients(..., r, seed)`), the same
@@ -556,6 +592,76 @@ def run_comparison(processes: dict, client_data, client_ids, *, rounds: int,
         _, histories[name] = training_loop.run_training(process, rounds, data_for_round,
                                                    evaluate=evaluate, progress=False)
     return histories
+
+
+def client_objectives(arrays, *, invert: bool = True):
+    """`evaluate(weights)` on the clients' own examples (`arrays`: client id ->
+    {label, pixels}, e.g. a partition of `course_utils.partitions`), for the course's
+    linear model: the two objectives a weighting rule can optimise, and how the clients
+    fare one by one.
+
+    - ``example_loss``: the loss over all examples, every example counting alike, which
+      weighting by examples minimises (and ``example_accuracy`` alongside);
+    - ``client_loss``: the mean of the clients' own losses, every client counting alike,
+      which the simple (uniform) mean minimises;
+    - ``client_accuracy``: the mean of the clients' accuracies, and
+      ``client_accuracy_p10``: the worst decile's, the accuracy that 90% of the clients
+      reach or beat (its 10th percentile).
+    """
+    from course_utils import evaluation
+
+    ids = list(arrays)
+    x = np.concatenate([arrays[c]["pixels"].reshape(len(arrays[c]["label"]), -1)
+                        for c in ids]).astype(np.float32)
+    x = 1.0 - x if invert else x
+    y = np.concatenate([np.reshape(arrays[c]["label"], -1) for c in ids]).astype(np.int64)
+    owner = np.repeat(np.arange(len(ids)), [len(arrays[c]["label"]) for c in ids])
+    count = np.bincount(owner, minlength=len(ids))
+    rows = np.arange(len(y))
+
+    def evaluate(weights) -> dict[str, float]:
+        kernel, bias = evaluation.kernel_and_bias(weights)
+        logits = (x @ kernel + bias).astype(np.float64)
+        logits -= logits.max(axis=1, keepdims=True)
+        loss = -(logits[rows, y] - np.log(np.exp(logits).sum(axis=1)))
+        hit = (logits.argmax(axis=1) == y).astype(np.float64)
+        client_accuracy = np.bincount(owner, hit, len(ids)) / count
+        return {"example_loss": float(loss.mean()), "example_accuracy": float(hit.mean()),
+                "client_loss": float(np.mean(np.bincount(owner, loss, len(ids)) / count)),
+                "client_accuracy": float(client_accuracy.mean()),
+                "client_accuracy_p10": float(np.percentile(client_accuracy, 10))}
+
+    return evaluate
+
+
+def with_client_objectives(evaluate, arrays, *, invert: bool = True):
+    """`evaluate(weights)` (e.g. the central test evaluator) plus `client_objectives`
+    on `arrays`, in one dict."""
+    objectives = client_objectives(arrays, invert=invert)
+    return lambda weights: {**evaluate(weights), **objectives(weights)}
+
+
+OBJECTIVE_COLUMNS = {  # history key -> column of `objectives_table`
+    "eval_accuracy": "test accuracy (all test examples)",
+    "eval_client_accuracy": "clients' accuracy: mean",
+    "eval_client_accuracy_p10": "clients' accuracy: worst decile",
+    "eval_example_loss": "loss over all examples",
+    "eval_client_loss": "mean of the clients' losses",
+}
+
+
+def objectives_table(results: dict, methods=None) -> str:
+    """A Markdown table of the final round of every run in `results` (scenario ->
+    method -> history with `with_client_objectives`' keys): the test accuracy, the
+    clients' accuracy (mean and worst decile) and both objectives."""
+    lines = ["| partition | method | " + " | ".join(OBJECTIVE_COLUMNS.values()) + " |",
+             "|---|---" + "|---:" * len(OBJECTIVE_COLUMNS) + "|"]
+    for scenario, histories in results.items():
+        for method, history in histories.items():
+            if methods is None or method in methods:
+                cells = [f"{history[-1][key]:.3f}" for key in OBJECTIVE_COLUMNS]
+                lines.append(f"| {scenario} | {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def final_table(results: dict, traffic: dict, clients_per_round: int, rounds: int,

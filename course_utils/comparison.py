@@ -1,5 +1,7 @@
 """Comparing algorithms fairly: every run trains on the same clients, in the same order,
 with the same shuffling, and is evaluated the same way after every round (notebook 06).
+`seed` chooses both the clients of each round and the shuffling; another seed is
+another draw of both.
 
     compare = Comparison(train_data, rounds=8, evaluate=evaluate)
     _, fedavg_history = compare.run(process, "FedAvg")
@@ -17,6 +19,11 @@ from course_utils.settings import COURSE
 
 
 class Comparison:
+    """Runs algorithms on equal terms: `rounds` rounds each, round r on the same
+    `clients_per_round` clients (drawn with `seed`) with the same shuffled datasets, and
+    `evaluate` after every round. `run(process, name)` trains one; `plot` and
+    `print_final` show several."""
+
     def __init__(self, train_data, rounds: int, evaluate: Callable, *,
                  clients_per_round: int = COURSE.clients_per_round,
                  epochs: int = COURSE.epochs, seed: int = COURSE.seed):
@@ -32,7 +39,7 @@ class Comparison:
 
     def _data_for_round(self, round_num: int) -> list:
         return data.make_federated_data(self.train_data, self.clients_for_round(round_num),
-                                        epochs=self.epochs)
+                                        epochs=self.epochs, seed=self.seed)
 
     def run(self, process, description: str, data_fn: Callable | None = None):
         """Train for `rounds` rounds; return the final state and the per-round history."""

@@ -4,10 +4,10 @@ preprocessing and client-sampling helpers the notebooks share.
 Every mode reads the data through TFF's own `tff.simulation.datasets.emnist.load_data`:
 
 - ``sample`` (default; ``offline`` is an old name for it): 383 real EMNIST writers that
-  ship with the course (`course_utils.sample_writers`), built at first use into TFF's
+  ship with the course (`course_utils.emnist.sample_writers`), built at first use into TFF's
   SQLite format in the course's cache. No network needed.
 - ``emnist``: TFF's full federated EMNIST (3,383 writers) from TFF's cache (``~/.tff``),
-  or downloaded through TFF's loader (`course_utils.emnist_download`).
+  or downloaded through TFF's loader (`course_utils.emnist.download`).
 - a directory holding ``emnist_all.sqlite`` (for example an EMNIST you downloaded
   earlier).
 
@@ -23,8 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from course_utils import emnist_download, emnist_sqlite, sample_writers
-from course_utils.emnist_sqlite import SQLITE_NAME, CorruptDatasetError  # noqa: F401
+from course_utils.emnist import download as emnist_download
+from course_utils.emnist import sample_writers
+from course_utils.emnist import sqlite as emnist_sqlite
+from course_utils.emnist.sqlite import SQLITE_NAME, CorruptDatasetError  # noqa: F401
+from course_utils.settings import COURSE, CourseSettings
 
 DATA_ENV = "COURSE_DATA"
 CACHE_ENV = "COURSE_CACHE_DIR"
@@ -242,7 +245,7 @@ def _heldout_writers_data(source: DataSource):
 
 # --- preprocessing and federated data ----------------------------------------------
 
-def preprocess(dataset, *, epochs: int = 1, batch_size: int = 20,
+def preprocess(dataset, *, epochs: int = 1, batch_size: int = COURSE.batch_size,
                shuffle_buffer: int = 100, seed: int | None = 0, invert: bool = True):
     """EMNIST examples -> batches of (x: 784 floats, y: label) for training.
 
@@ -351,3 +354,43 @@ def fixed_clients(client_ids, num_clients: int) -> list[str]:
     client_ids = list(client_ids)
     _check_num_clients(client_ids, num_clients)
     return client_ids[:num_clients]
+
+
+def federated_data_for_round(client_data, settings: CourseSettings = COURSE,
+                             sampling: str = "uniform"):
+    """`data_for_round(r)`: the client datasets of round r as the course builds them.
+
+    A fresh sample of `settings.clients_per_round` clients every round
+    (`sample_clients`, seeded by `settings.seed` and the round number), or the same
+    first clients every round with `settings.fixed_clients` (as the original tutorial);
+    with `sampling="poisson"` each client joins with probability clients_per_round / N
+    (`poisson_sample_clients`), and every round is padded with empty clients to
+    the largest round's number (the process must count an empty client as absent, as
+    dp-fedavg does). Each preprocessed with the settings' epochs, batch size and pixel
+    inversion. The `train` command builds its rounds with this too.
+    """
+    ids = list(client_data.client_ids)
+    _check_num_clients(ids, settings.clients_per_round)
+
+    def clients_of(round_num: int) -> list:
+        if settings.fixed_clients:
+            return fixed_clients(ids, settings.clients_per_round)
+        if sampling == "poisson":
+            return poisson_sample_clients(ids, settings.clients_per_round, round_num,
+                                          settings.seed)
+        return sample_clients(ids, settings.clients_per_round, round_num, settings.seed)
+
+    def datasets_of(clients: list) -> list:
+        return make_federated_data(
+            client_data, clients, epochs=settings.epochs, batch_size=settings.batch_size,
+            seed=settings.seed, invert=settings.invert)
+
+    if sampling != "poisson" or settings.fixed_clients:
+        return lambda round_num: datasets_of(clients_of(round_num))
+
+    # Poisson sampling: the number of clients varies; pad every round with empty
+    # clients to the largest round (see pad_with_empty_clients).
+    largest = max(len(clients_of(r)) for r in range(1, settings.rounds + 1))
+    template = datasets_of(ids[:1])[0]
+    return lambda round_num: pad_with_empty_clients(
+        datasets_of(clients_of(round_num)), largest, template)

@@ -1,4 +1,5 @@
-"""DP-FedAvg built by hand (notebook 10): FedAvg whose server sees a clipped, noised sum.
+"""DP-FedAvg built by hand (notebook 11): FedAvg whose model is released only through a
+clipped, noised sum (the server adds the noise, so it sees the clipped sum before it).
 
 One round, on top of the hand-built FedAvg of `course_utils.fedavg`:
 
@@ -24,7 +25,7 @@ state (as in TFF's DP aggregators) so that one process, built and compiled once,
 every noise level (`initial_state`, `sweep_noise`).
 
 Also here:
-- NumPy references: `clip_update`, `dp_mean_update` (notebook 10's exercise), and
+- NumPy references: `clip_update`, `dp_mean_update` (notebook 11's exercise), and
   `GaussianNoise`, the noise source the exercise's checker also uses;
 - `build_dp_mean`: steps 2-3 as a federated computation on given client updates, to
   compare with TFF's `tff.aggregators.DifferentiallyPrivateFactory.gaussian_fixed`;
@@ -42,8 +43,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from course_utils import fedavg, models
-from course_utils.settings import DP_CLIP, DP_NOISE_MULTIPLIER, CourseSettings
+from course_utils import fedavg, models, variants
+from course_utils.settings import COURSE, DP_CLIP, DP_NOISE_MULTIPLIER, CourseSettings
 
 DEFAULT_CLIP = DP_CLIP
 DEFAULT_NOISE_MULTIPLIER = DP_NOISE_MULTIPLIER
@@ -83,7 +84,7 @@ class GaussianNoise:
 
 def dp_mean_update(client_updates, clip: float, noise_multiplier: float,
                    clients_per_round: float, gaussian_noise) -> list[np.ndarray]:
-    """DP-FedAvg's aggregate (the reference for notebook 10's exercise): clip each
+    """DP-FedAvg's aggregate (the reference for notebook 11's exercise): clip each
     client's whole update to norm `clip`, sum, add noise of std
     noise_multiplier x clip once, divide by the fixed `clients_per_round`."""
     clipped = [clip_update(update, clip) for update in client_updates]
@@ -157,6 +158,35 @@ def build_dp_mean(update_type, clip: float, clients_per_round: float, noise_seed
     return dp_mean
 
 
+def build_dp_mean_update(weights_type, clip: float, noise_multiplier: float,
+                         clients_per_round: float, noise_seed: int = 0):
+    """`build_dp_mean` from the clients' weights, as the privacy notebook's exercise
+    asks for it:
+
+        (server_weights@SERVER, {client_weights}@CLIENTS -> update@SERVER)
+
+    Each client's update is its weights minus the server's (computed on the client);
+    then `build_dp_mean`'s clip, sum, noise (of round 0's seed) and division."""
+    import tensorflow_federated as tff
+
+    _check_dp_parameters(clip, noise_multiplier, clients_per_round)
+    dp_mean = build_dp_mean(weights_type, clip, clients_per_round, noise_seed)
+
+    @tff.tensorflow.computation(weights_type, weights_type)
+    def update_fn(client_weights, server_weights):
+        return [c - s for c, s in zip(client_weights, server_weights)]
+
+    @tff.federated_computation(tff.FederatedType(weights_type, tff.SERVER),
+                               tff.FederatedType(weights_type, tff.CLIENTS))
+    def dp_mean_update(server_weights, client_weights):
+        updates = tff.federated_map(
+            update_fn, (client_weights, tff.federated_broadcast(server_weights)))
+        return dp_mean(updates, tff.federated_value(np.int32(0), tff.SERVER),
+                       tff.federated_value(np.float32(noise_multiplier), tff.SERVER))
+
+    return dp_mean_update
+
+
 def _check_dp_parameters(clip, noise_multiplier, clients_per_round):
     if not clip > 0:
         raise ValueError(f"clip must be positive, got {clip}.")
@@ -168,11 +198,11 @@ def _check_dp_parameters(clip, noise_multiplier, clients_per_round):
 
 def build_dp_fedavg_process(clip: float = DEFAULT_CLIP,
                             noise_multiplier: float = DEFAULT_NOISE_MULTIPLIER,
-                            clients_per_round: float = 10,
-                            client_learning_rate: float = 0.3,
+                            clients_per_round: float = COURSE.clients_per_round,
+                            client_learning_rate: float = COURSE.client_learning_rate,
                             server_learning_rate: float = 1.0, noise_seed: int = 0,
                             model_fn=models.create_keras_model, element_spec=None):
-    """DP-FedAvg (the module docstring) as a `nb06_solutions.VariantProcess`:
+    """DP-FedAvg (the module docstring) as a `variants.VariantProcess`:
 
         initialize: ( -> <weights=<kernel,bias>,round=int32,noise_multiplier=float32>@SERVER)
         next:       (<state@SERVER, {<x, y>*}@CLIENTS> -> <state@SERVER, metrics@SERVER>)
@@ -186,7 +216,6 @@ def build_dp_fedavg_process(clip: float = DEFAULT_CLIP,
     """
     import tensorflow_federated as tff
 
-    from course_utils.exercises.nb06_solutions import VariantProcess
 
     _check_dp_parameters(clip, noise_multiplier, clients_per_round)
     weights_type, data_type = fedavg.federated_types(model_fn, element_spec)
@@ -234,10 +263,10 @@ def build_dp_fedavg_process(clip: float = DEFAULT_CLIP,
         new_state = tff.federated_map(server_update_fn, (state, mean_update))
         return new_state, tff.federated_mean(client_metrics, weight=num_examples)
 
-    process = VariantProcess(initialize_fn, next_fn, client_update_fn=client_update_fn,
-                             server_update_fn=server_update_fn,
-                             weights_of=lambda state: state["weights"])
-    fedavg._restore_eager_keras(model_fn)
+    process = variants.VariantProcess(
+        initialize_fn, next_fn, client_update_fn=client_update_fn,
+        server_update_fn=server_update_fn, weights_of=lambda state: state["weights"])
+    fedavg.restore_eager_keras(model_fn)
     return process
 
 
@@ -252,8 +281,10 @@ def initial_state(process, noise_multiplier: float):
 # --- experiments -----------------------------------------------------------------------
 
 def sweep_noise(noise_multipliers, client_data, client_ids, *, rounds: int,
-                clients_per_round: float = 10, clip: float = DEFAULT_CLIP,
-                epochs: int = 5, batch_size: int = 20, client_learning_rate: float = 0.3,
+                clients_per_round: float = COURSE.clients_per_round,
+                clip: float = DEFAULT_CLIP, epochs: int = COURSE.epochs,
+                batch_size: int = COURSE.batch_size,
+                client_learning_rate: float = COURSE.client_learning_rate,
                 evaluate=None, seed: int = 0, progress: bool = True) -> dict:
     """Train DP-FedAvg once per noise multiplier, on equal terms: in round r the same
     Poisson-sampled clients (`data.poisson_sample_clients(ids, clients_per_round, r,
@@ -302,9 +333,9 @@ def noise_to_signal(noise_multiplier: float, clients_per_round: float,
 
 # --- the train command -----------------------------------------------------------------
 
-def options_from_config(config: CourseSettings) -> dict:
-    """clip, noise_multiplier, delta (None: default), accountant from `config.extra`."""
-    extra = dict(config.extra)
+def options_from_settings(settings: CourseSettings) -> dict:
+    """clip, noise_multiplier, delta (None: default), accountant from `settings.extra`."""
+    extra = dict(settings.extra)
 
     def number(name, default):
         value = extra.get(name, default)
@@ -329,23 +360,25 @@ def options_from_config(config: CourseSettings) -> dict:
     return options
 
 
-def privacy_of_run(config: CourseSettings, num_clients: int) -> dict:
-    """The "privacy" entry of a `train --algorithm dp-fedavg` result."""
+def privacy_of_run(settings: CourseSettings, num_clients: int) -> dict:
+    """The "privacy" entry of a `train --algorithm dp-fedavg` result, accounted for the
+    sampler the run used: Poisson, or the same clients every round (`--fixed-clients`)."""
     from course_utils import privacy_accounting
 
-    options = options_from_config(config)
+    options = options_from_settings(settings)
     report = privacy_accounting.privacy_report(
-        options["noise_multiplier"], options["clip"], config.clients_per_round,
-        num_clients, config.rounds, options["delta"], options["accountant"])
+        options["noise_multiplier"], options["clip"], settings.clients_per_round,
+        num_clients, settings.rounds, options["delta"], options["accountant"],
+        sampling="fixed" if settings.fixed_clients else "poisson")
     return {"privacy": report.as_json()}
 
 
-def build_from_settings(config: CourseSettings):
+def build_from_settings(settings: CourseSettings):
     """The `dp-fedavg` entry of course_utils.cli.algorithms."""
-    options = options_from_config(config)
+    options = options_from_settings(settings)
     return build_dp_fedavg_process(
-        options["clip"], options["noise_multiplier"], config.clients_per_round,
-        config.client_learning_rate, config.server_learning_rate, noise_seed=config.seed)
+        options["clip"], options["noise_multiplier"], settings.clients_per_round,
+        settings.client_learning_rate, settings.server_learning_rate, noise_seed=settings.seed)
 
 
 # --- TFF's own DP aggregators, for comparison ------------------------------------------

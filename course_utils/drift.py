@@ -86,3 +86,46 @@ def measure_round(server_weights, datasets, learning_rate: float, evaluate,
     deltas = client_deltas(server_weights, datasets, learning_rate, model_fn, model=model)
     return {"accuracy": evaluate(averaged_model(server_weights, deltas))["accuracy"],
             "cosine": mean_pairwise_cosine(deltas), "agreement": update_agreement(deltas)}
+
+
+def measure_over_samples(server_weights, partitioned: dict, epochs_list, seeds,
+                         learning_rate: float, evaluate, clients_per_round: int,
+                         round_num: int, model=None, progress: bool = True) -> dict:
+    """`measure_round` for each partition (name -> in-memory clients), each number of
+    local epochs and each seed of the client sampling: {partition: {epochs: [result per
+    seed]}}. For one seed every number of epochs trains the same clients on the same
+    examples (`partitions.federated_data_for_round(..., seed=seed)(round_num)`)."""
+    from course_utils import partitions
+    from course_utils.training_loop import progress_bar
+
+    model = model if model is not None else models.create_keras_model()
+    results = {}
+    for name, arrays in partitioned.items():
+        results[name] = {epochs: [] for epochs in epochs_list}
+        for seed in progress_bar(seeds, name, "sample", progress):
+            for epochs in epochs_list:
+                datasets = partitions.federated_data_for_round(
+                    arrays, clients_per_round, epochs=epochs, seed=seed)(round_num)
+                results[name][epochs].append(measure_round(
+                    server_weights, datasets, learning_rate, evaluate, model=model))
+    return results
+
+
+def summarize(results: dict) -> dict:
+    """Per partition and number of epochs of `measure_over_samples`'s results: the mean,
+    min and max over the samples of the accuracy and the cosine, and on how many samples
+    the accuracy was below the fewest epochs' on the same sample ("below_fewest")."""
+    summary = {}
+    for name, by_epochs in results.items():
+        fewest = [r["accuracy"] for r in by_epochs[min(by_epochs)]]
+        summary[name] = {}
+        for epochs, rows in by_epochs.items():
+            accuracy = np.array([r["accuracy"] for r in rows])
+            cosine = np.array([r["cosine"] for r in rows])
+            summary[name][epochs] = {
+                "accuracy": float(accuracy.mean()), "accuracy_min": float(accuracy.min()),
+                "accuracy_max": float(accuracy.max()), "cosine": float(cosine.mean()),
+                "cosine_min": float(cosine.min()), "cosine_max": float(cosine.max()),
+                "below_fewest": int(np.sum(accuracy < np.array(fewest))),
+                "samples": len(rows)}
+    return summary

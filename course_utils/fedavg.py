@@ -1,4 +1,4 @@
-"""Federated Averaging built by hand: the reference for notebook 05, reused by 06-08.
+"""Federated Averaging built by hand: the reference for notebook 05, reused by 06-11.
 
 The four steps of a round:
   1. broadcast   the server's weights to the sampled clients   (tff.federated_broadcast)
@@ -28,6 +28,7 @@ import collections
 import tensorflow as tf
 
 from course_utils import models
+from course_utils.settings import COURSE
 
 
 @tf.function
@@ -131,7 +132,7 @@ def _next_fn(client_update_fn, server_update_fn, weights_type, data_type, *, wei
     return next_fn
 
 
-def build_unweighted_fedavg_process(client_learning_rate: float = 0.3,
+def build_unweighted_fedavg_process(client_learning_rate: float = COURSE.client_learning_rate,
                                     model_fn=models.create_keras_model,
                                     element_spec=None, *,
                                     client_update=client_update,
@@ -152,7 +153,7 @@ def build_unweighted_fedavg_process(client_learning_rate: float = 0.3,
                          server_update=server_update)
 
 
-def build_weighted_fedavg_process(client_learning_rate: float = 0.3,
+def build_weighted_fedavg_process(client_learning_rate: float = COURSE.client_learning_rate,
                                   model_fn=models.create_keras_model,
                                   element_spec=None, *,
                                   client_update=client_update,
@@ -165,7 +166,7 @@ def build_weighted_fedavg_process(client_learning_rate: float = 0.3,
                          server_update=server_update)
 
 
-def build_process(build_next_fn, client_learning_rate: float = 0.3,
+def build_process(build_next_fn, client_learning_rate: float = COURSE.client_learning_rate,
                   model_fn=models.create_keras_model, element_spec=None, *,
                   client_update=client_update, server_update=server_update):
     """FedAvg's IterativeProcess with the `next_fn` that
@@ -196,11 +197,11 @@ def build_process(build_next_fn, client_learning_rate: float = 0.3,
 
     next_fn = build_next_fn(client_update_fn, server_update_fn, weights_type, data_type)
     process = tff.templates.IterativeProcess(initialize_fn, next_fn)
-    _restore_eager_keras(model_fn)
+    restore_eager_keras(model_fn)
     return process
 
 
-def _restore_eager_keras(model_fn) -> None:
+def restore_eager_keras(model_fn) -> None:
     """Make Keras models created earlier in this program usable again.
 
     Tracing the TensorFlow computations above builds Keras models inside TF1-style

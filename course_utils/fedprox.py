@@ -1,4 +1,4 @@
-"""FedProx built by hand (notebook 09): FedAvg whose clients stay near the server model.
+"""FedProx built by hand (notebook 10): FedAvg whose clients stay near the server model.
 
 Each client minimises its own loss plus a proximal term that pulls it back towards the
 weights the round started from (Li et al., 2020):
@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from course_utils import fedavg, models, settings
-from course_utils.exercises.nb06_solutions import VariantProcess
+from course_utils import fedavg, models, settings, variants
 from course_utils.fedavg import add_batch_metrics, finalize_metrics, zero_metrics
+from course_utils.settings import COURSE
 
 DEFAULT_MU = settings.FEDPROX_MU
 
@@ -47,13 +47,14 @@ def fedprox_client_update(model, dataset, server_weights, learning_rate, mu):
     return [tf.identity(w) for w in weights], totals
 
 
-def build_fedprox_process(client_learning_rate: float = 0.3, mu: float = DEFAULT_MU,
+def build_fedprox_process(client_learning_rate: float = COURSE.client_learning_rate,
+                          mu: float = DEFAULT_MU,
                           model_fn=models.create_keras_model, element_spec=None, *,
                           client_update=fedprox_client_update):
     """FedProx as a `tff.templates.IterativeProcess` (see the module docstring).
 
     `client_update(model, dataset, server_weights, learning_rate, mu)` is the client's
-    TensorFlow step (yours, in notebook 09's exercise); the server adopts the mean of
+    TensorFlow step (yours, in notebook 10's exercise); the server adopts the mean of
     the client weights, weighted by each client's number of examples.
     """
     import tensorflow_federated as tff
@@ -84,13 +85,14 @@ def build_fedprox_process(client_learning_rate: float = 0.3, mu: float = DEFAULT
         new_weights = tff.federated_mean(client_weights, weight=num_examples)
         return new_weights, tff.federated_mean(client_metrics, weight=num_examples)
 
-    process = VariantProcess(initialize_fn, next_fn, client_update_fn=client_update_fn,
-                             server_update_fn=None)
-    fedavg._restore_eager_keras(model_fn)
+    process = variants.VariantProcess(
+        initialize_fn, next_fn, client_update_fn=client_update_fn, server_update_fn=None)
+    fedavg.restore_eager_keras(model_fn)
     return process
 
 
-def build_tff_fedprox(client_learning_rate: float = 0.3, mu: float = DEFAULT_MU,
+def build_tff_fedprox(client_learning_rate: float = COURSE.client_learning_rate,
+                      mu: float = DEFAULT_MU,
                       keras_model_fn=models.create_keras_model):
     """`tff.learning.algorithms.build_weighted_fed_prox` with the same settings: client
     SGD at `client_learning_rate`, server SGD at 1.0 (the server adopts the weighted mean

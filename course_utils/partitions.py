@@ -29,6 +29,8 @@ import collections
 
 import numpy as np
 
+from course_utils.settings import COURSE
+
 Arrays = dict  # client id -> OrderedDict(label=int32[n], pixels=float32[n, 28, 28])
 
 
@@ -231,8 +233,10 @@ def _top_share(n: np.ndarray, top: float = 0.1) -> float:
     return float(np.sort(n)[::-1][:k].sum() / n.sum())
 
 
-def federated_data_for_round(arrays: Arrays, clients_per_round: int = 10, *,
-                             epochs: int = 5, batch_size: int = 20, seed: int = 0,
+def federated_data_for_round(arrays: Arrays,
+                             clients_per_round: int = COURSE.clients_per_round, *,
+                             epochs: int = COURSE.epochs,
+                             batch_size: int = COURSE.batch_size, seed: int = 0,
                              invert: bool = True):
     """`data_for_round(r)` for in-memory clients (for `training_loop.run_training`): the
     clients `data.sample_clients(ids, clients_per_round, r, seed)`, each client's

@@ -270,9 +270,9 @@ def history_column(history: Sequence[Mapping], key: str) -> np.ndarray:
 
 
 def _plain_log_axis(ax) -> None:
-    """A log y axis labelled 0.5, 1, 2, 5, 10, ... (not 3x10^0)."""
+    """A log y axis labelled 0.5, 1, 2, 3, 5, 10, ... (not 3x10^0)."""
     ax.set_yscale("log")
-    ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
@@ -322,7 +322,7 @@ def plot_training_curves(histories, metrics: Sequence[str] = ("loss", "accuracy"
             _plain_log_axis(ax)
         ax.set_xlabel("round")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax.set_ylabel(metric)
+        ax.set_ylabel(f"{metric} (log scale)" if metric == "loss" and log_loss else metric)
         ax.set_title(metric)
         ax.grid(alpha=0.3)
     handles = {}
@@ -424,7 +424,7 @@ def plot_scaling_benchmark(results: Mapping) -> Figure:
     return fig
 
 
-# --- privacy (notebook 10) ---------------------------------------------------------
+# --- privacy (notebook 11) ---------------------------------------------------------
 
 def _image_axis(ax, image, title: str, symmetric: bool = False) -> None:
     image = np.asarray(image, dtype=float).reshape(28, 28)
@@ -525,7 +525,28 @@ def plot_accuracy_vs_epsilon(runs: Sequence[Mapping], baseline: float | None = N
     return fig
 
 
-# --- notebook 09: label skew and client drift --------------------------------------------
+def add_accuracy_vs_epsilon(fig: Figure, runs: Sequence[Mapping], label: str,
+                            color: str = "tab:red") -> Figure:
+    """Add another series of runs (dicts as for `plot_accuracy_vs_epsilon`) to its
+    figure, as separate points with their own legend entry, and widen the x range."""
+    runs = list(runs)
+    _check_not_empty(runs, "runs")
+    ax = fig.axes[0]
+    eps = np.asarray([run["epsilon"] for run in runs], float)
+    acc = np.asarray([run["accuracy"] for run in runs], float)
+    if not np.all(np.isfinite(eps)):
+        raise ValueError("every plotted run needs a finite epsilon")
+    ax.plot(eps, acc, marker="s", linestyle="none", color=color, label=label)
+    for e, a, run in zip(eps, acc, runs):
+        ax.annotate(run["label"], (e, a), textcoords="offset points", xytext=(0, 8),
+                    ha="center", fontsize=8, color=color)
+    low, high = ax.get_xlim()
+    ax.set_xlim(min(low, eps.min() / 1.6), max(high, eps.max() * 1.6))
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+# --- notebooks 09 and 10: label skew and client drift --------------------------------------------
 
 def plot_label_mixes(partitions: Mapping[str, Mapping[str, Mapping]], num_clients: int = 20,
                      num_classes: int = NUM_CLASSES,
@@ -584,4 +605,49 @@ def plot_drift(results: Mapping[str, Mapping[int, Mapping[str, float]]],
     right.axhline(0.0, color="gray", linewidth=0.8)
     left.legend(fontsize=8)
     fig.suptitle(title)
+    return fig
+
+
+def plot_drift_over_samples(summary: Mapping[str, Mapping[int, Mapping[str, float]]],
+                            start_accuracy: float | None = None,
+                            title: str = "One round from the same model, more or fewer "
+                                         "local epochs (mean over samples of clients, "
+                                         "range shaded)") -> Figure:
+    """`plot_drift` of the means in `summary` (`drift.summarize`: partition -> {epochs ->
+    {"accuracy", "cosine" and their "_min" / "_max" over the samples}}), with each
+    mean's range over the samples shaded."""
+    fig = plot_drift(summary, start_accuracy, title)
+    for ax, key in zip(fig.axes, ("accuracy", "cosine")):
+        for line, by_epochs in zip(ax.lines, summary.values()):
+            epochs = sorted(by_epochs)
+            ax.fill_between(epochs, [by_epochs[e][f"{key}_min"] for e in epochs],
+                            [by_epochs[e][f"{key}_max"] for e in epochs],
+                            color=line.get_color(), alpha=0.15, linewidth=0)
+    return fig
+
+
+def plot_over_seeds(histories: Mapping[str, Mapping[int, Sequence[Mapping]]],
+                    metric: str = "eval_accuracy", ylabel: str = "test accuracy",
+                    title: str = "", chance: float | None = None) -> Figure:
+    """One line per run name: the mean of `metric` per round over the seeds, its range
+    (min to max) shaded. `histories`: name -> {seed -> a `run_training` history}."""
+    histories = _as_dict(histories, "run")
+    _check_not_empty(histories, "histories")
+    fig = Figure(figsize=(6.2, 3.8), layout="constrained")
+    ax = fig.subplots()
+    for name, by_seed in histories.items():
+        values = np.array([history_column(h, metric) for h in by_seed.values()])
+        rounds = history_column(next(iter(by_seed.values())), "round")
+        line, = ax.plot(rounds, values.mean(axis=0), marker=".",
+                        label=f"{name} (mean of {len(values)} seeds)")
+        ax.fill_between(rounds, values.min(axis=0), values.max(axis=0),
+                        color=line.get_color(), alpha=0.15, linewidth=0)
+    if chance is not None:
+        ax.axhline(chance, color="gray", linestyle=":", label="chance")
+    ax.set_xlabel("round")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     return fig

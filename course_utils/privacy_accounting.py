@@ -19,6 +19,10 @@ Two accountants are offered:
 
 Without noise (noise_multiplier = 0) there is no differential privacy at all:
 epsilon is infinite, and the reports here say so in words.
+
+A run that trains the same clients every round (`train --fixed-clients`) samples
+nobody: each of those clients takes part in every round, q = 1, and no amplification by
+sampling applies. `privacy_report(..., sampling="fixed")` accounts it so.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ ACCOUNTANTS = {
     "pld": "PLD (dp_accounting.pld.PLDAccountant)",
 }
 DEFAULT_ACCOUNTANT = "rdp"
+SAMPLINGS = ("poisson", "fixed")
 NO_NOISE_NOTE = ("noise_multiplier=0 adds no noise, so the run is not differentially "
                  "private: epsilon is infinite.")
 
@@ -39,8 +44,9 @@ def default_delta(num_clients: int) -> float:
     """A delta well below 1 / num_clients: the largest power of ten <= 1 / (10 N).
 
     (383 writers -> 1e-4, 3,383 -> 1e-5 as in TFF's tutorial, 1,000,000 -> 1e-7.)
-    delta is the probability that the guarantee fails outright; at delta >= 1/N a
-    mechanism that publishes one random client's data would qualify.
+    delta is an additive slack in P[M(D) in S] <= e^eps P[M(D') in S] + delta (not the
+    probability that the guarantee fails); it must be far below 1/N, since a mechanism
+    that publishes one random client's data satisfies delta = 1/N.
     """
     if num_clients < 1:
         raise ValueError(f"num_clients must be at least 1, got {num_clients}.")
@@ -108,6 +114,7 @@ class PrivacyReport:
     clients_per_round: float
     accountant: str  # a key of ACCOUNTANTS
     delta_is_default: bool = False
+    sampling: str = "poisson"  # one of SAMPLINGS: how the run chose its clients
 
     @property
     def is_private(self) -> bool:
@@ -120,10 +127,22 @@ class PrivacyReport:
         delta = (f"delta {self.delta:g} is the default for {self.num_clients} clients, "
                  f"<= 1/(10 x {self.num_clients}); " if self.delta_is_default else "")
         return (f"({self.epsilon:.3g}, {self.delta:g})-DP for each of the "
-                f"{self.num_clients} clients after {self.rounds} rounds ({delta}noise "
-                f"multiplier {self.noise_multiplier:g}, clip {self.clip:g}, q = "
-                f"{self.clients_per_round:g}/{self.num_clients} = {self.q:.4g}, Poisson "
-                f"sampling; {ACCOUNTANTS[self.accountant]}).")
+                f"{self.who()} after {self.rounds} rounds ({delta}noise "
+                f"multiplier {self.noise_multiplier:g}, clip {self.clip:g}, "
+                f"{self.how_sampled()}; {ACCOUNTANTS[self.accountant]}).")
+
+    def who(self) -> str:
+        """The clients the guarantee is about."""
+        if self.sampling == "fixed":
+            return (f"{self.clients_per_round:g} clients that train every round (the "
+                    f"others of the {self.num_clients} never take part)")
+        return f"{self.num_clients} clients"
+
+    def how_sampled(self) -> str:
+        if self.sampling == "fixed":
+            return "q = 1: the same clients every round, no amplification by sampling"
+        return (f"q = {self.clients_per_round:g}/{self.num_clients} = {self.q:.4g}, "
+                "Poisson sampling")
 
     def delta_rule(self) -> str:
         """Where delta came from, in words."""
@@ -141,7 +160,7 @@ class PrivacyReport:
             "noise_multiplier": self.noise_multiplier,
             "clip": self.clip,
             "accountant": ACCOUNTANTS[self.accountant],
-            "sampling": {"kind": "poisson", "q": self.q,
+            "sampling": {"kind": self.sampling, "q": self.q,
                          "expected_clients_per_round": self.clients_per_round,
                          "num_clients": self.num_clients},
             "rounds": self.rounds,
@@ -152,16 +171,25 @@ class PrivacyReport:
 
 def privacy_report(noise_multiplier: float, clip: float, clients_per_round: float,
                    num_clients: int, rounds: int, delta: float | None = None,
-                   accountant: str = DEFAULT_ACCOUNTANT) -> PrivacyReport:
-    """The `PrivacyReport` of a run (delta defaults to `default_delta(num_clients)`)."""
+                   accountant: str = DEFAULT_ACCOUNTANT,
+                   sampling: str = "poisson") -> PrivacyReport:
+    """The `PrivacyReport` of a run (delta defaults to `default_delta(num_clients)`).
+
+    `sampling` is how the run chose its clients: "poisson" (q = clients_per_round /
+    num_clients) or "fixed" (the same clients every round: q = 1)."""
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"Unknown sampling {sampling!r}; choose one of "
+                         f"{', '.join(SAMPLINGS)}.")
     q = sampling_rate(clients_per_round, num_clients)
+    if sampling == "fixed":
+        q = 1.0
     delta_is_default = delta is None
     delta = default_delta(num_clients) if delta is None else float(delta)
     return PrivacyReport(
         epsilon=epsilon(noise_multiplier, q, rounds, delta, accountant), delta=delta,
         noise_multiplier=float(noise_multiplier), clip=float(clip), q=q, rounds=rounds,
         num_clients=num_clients, clients_per_round=float(clients_per_round),
-        accountant=accountant, delta_is_default=delta_is_default)
+        accountant=accountant, delta_is_default=delta_is_default, sampling=sampling)
 
 
 def epsilon_at_scale(noise_multiplier: float, clients_per_round: float, rounds: int,

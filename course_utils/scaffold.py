@@ -1,4 +1,4 @@
-"""SCAFFOLD built by hand (notebook 09): control variates against client drift.
+"""SCAFFOLD built by hand (notebook 10): control variates against client drift.
 
 Karimireddy et al. (2020), "SCAFFOLD: Stochastic Controlled Averaging for Federated
 Learning", with their option II. The server holds a control variate `c` (an estimate
@@ -35,9 +35,11 @@ import collections
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_federated as tff
 
 from course_utils import aggregation, fedavg, models
 from course_utils.fedavg import add_batch_metrics, finalize_metrics, zero_metrics
+from course_utils.settings import COURSE
 
 
 @tf.function
@@ -63,45 +65,22 @@ def scaffold_client_update(model, dataset, server_weights, server_control,
 
     totals, steps = dataset.reduce((zero_metrics(), tf.constant(0.0)), train_on_batch)
     weights_delta = [w - x for w, x in zip(weights, server_weights)]
-    # Option II; a client without data keeps its control variate.
-    trained = tf.cast(steps > 0, tf.float32)
-    scale = trained / (tf.maximum(steps, 1.0) * learning_rate)
-    new_control = [c_i + trained * (-c) - scale * dy
+    # Option II: c_i+ = c_i - c + (x - y) / (K * learning_rate), K the steps taken;
+    # a client without data (K = 0) keeps its c_i.
+    k = tf.maximum(steps, 1.0)
+    new_control = [tf.where(steps > 0, c_i - c - dy / (k * learning_rate), c_i)
                    for c_i, c, dy in zip(client_control, server_control, weights_delta)]
     control_delta = [new - c_i for new, c_i in zip(new_control, client_control)]
     return weights_delta, control_delta, new_control, totals
 
 
-def build_scaffold_process(client_learning_rate: float = 0.3,
-                           server_learning_rate: float = 1.0,
-                           model_fn=models.create_keras_model, element_spec=None):
-    """SCAFFOLD as a `tff.templates.IterativeProcess` (types: the module docstring).
-
-    Run it with `ScaffoldSimulation(process)`, which keeps the clients' control
-    variates between rounds and has the usual `next(state, federated_data)`.
-    """
-    import tensorflow_federated as tff
-
-    weights_type, data_type = fedavg.federated_types(model_fn, element_spec)
-
-    @tff.tensorflow.computation
-    def initial_state():
-        weights = [tf.identity(v) for v in model_fn().trainable_variables]
-        return collections.OrderedDict(weights=weights,
-                                       control=[tf.zeros_like(w) for w in weights])
-
-    state_type = initial_state.type_signature.result
-
-    @tff.tensorflow.computation(data_type, weights_type, weights_type, weights_type)
-    def client_update_fn(dataset, server_weights, server_control, client_control):
-        weights_delta, control_delta, new_control, totals = scaffold_client_update(
-            model_fn(), dataset, server_weights, server_control, client_control,
-            client_learning_rate)
-        return collections.OrderedDict(
-            weights_delta=weights_delta, control_delta=control_delta,
-            metrics=finalize_metrics(totals), num_examples=totals["num_examples"],
-            new_control=new_control)
-
+def build_scaffold_next_fn(client_update_fn, state_type, data_type, weights_type,
+                           server_learning_rate: float):
+    """SCAFFOLD's `next` (types: the module docstring) around `client_update_fn`, the
+    TensorFlow computation (dataset, x, c, c_i) -> <weights_delta, control_delta,
+    metrics, num_examples, new_control>: broadcast x and c, train, then
+    x <- x + server_learning_rate * mean(dy) and c <- c + (|S|/N) * mean(dc), which is
+    c + sum(dc) / N."""
     @tff.tensorflow.computation(state_type, weights_type, weights_type, np.float32)
     def server_update_fn(state, mean_weights_delta, summed_control_delta, num_clients):
         return collections.OrderedDict(
@@ -109,10 +88,6 @@ def build_scaffold_process(client_learning_rate: float = 0.3,
                      for x, dy in zip(state["weights"], mean_weights_delta)],
             control=[c + dc / num_clients
                      for c, dc in zip(state["control"], summed_control_delta)])
-
-    @tff.federated_computation
-    def initialize_fn():
-        return tff.federated_eval(initial_state, tff.SERVER)
 
     @tff.federated_computation(tff.FederatedType(state_type, tff.SERVER),
                                tff.FederatedType(data_type, tff.CLIENTS),
@@ -128,9 +103,51 @@ def build_scaffold_process(client_learning_rate: float = 0.3,
         metrics = tff.federated_mean(outputs.metrics, weight=outputs.num_examples)
         return new_state, metrics, outputs.new_control
 
+    return next_fn
+
+
+def build_scaffold_process(client_learning_rate: float = COURSE.client_learning_rate,
+                           server_learning_rate: float = 1.0,
+                           model_fn=models.create_keras_model, element_spec=None, *,
+                           client_update=scaffold_client_update,
+                           build_next_fn=build_scaffold_next_fn):
+    """SCAFFOLD as a `tff.templates.IterativeProcess` (types: the module docstring).
+
+    `client_update` (the signature of `scaffold_client_update`) and `build_next_fn`
+    (that of `build_scaffold_next_fn`) are the two parts you write in notebook 10's
+    exercises. Run the process with `ScaffoldSimulation(process)`, which keeps the
+    clients' control variates between rounds and has the usual
+    `next(state, federated_data)`.
+    """
+    weights_type, data_type = fedavg.federated_types(model_fn, element_spec)
+
+    @tff.tensorflow.computation
+    def initial_state():
+        weights = [tf.identity(v) for v in model_fn().trainable_variables]
+        return collections.OrderedDict(weights=weights,
+                                       control=[tf.zeros_like(w) for w in weights])
+
+    state_type = initial_state.type_signature.result
+
+    @tff.tensorflow.computation(data_type, weights_type, weights_type, weights_type)
+    def client_update_fn(dataset, server_weights, server_control, client_control):
+        weights_delta, control_delta, new_control, totals = client_update(
+            model_fn(), dataset, server_weights, server_control, client_control,
+            client_learning_rate)
+        return collections.OrderedDict(
+            weights_delta=weights_delta, control_delta=control_delta,
+            metrics=finalize_metrics(totals), num_examples=totals["num_examples"],
+            new_control=new_control)
+
+    @tff.federated_computation
+    def initialize_fn():
+        return tff.federated_eval(initial_state, tff.SERVER)
+
+    next_fn = build_next_fn(client_update_fn, state_type, data_type, weights_type,
+                            server_learning_rate)
     process = tff.templates.IterativeProcess(initialize_fn, next_fn)
     process.client_update_fn = client_update_fn
-    fedavg._restore_eager_keras(model_fn)
+    fedavg.restore_eager_keras(model_fn)
     return process
 
 
@@ -172,7 +189,7 @@ class ScaffoldSimulation:
         return state["weights"]
 
 
-def communication(process) -> aggregation.Traffic:
+def traffic(process) -> aggregation.Traffic:
     """Bytes per client and round, from the types of `process.client_update_fn`:
     down, the server's weights and control; up, dy and dc (and the metrics). The
     client's new control variate stays on the client."""
@@ -187,7 +204,7 @@ def communication(process) -> aggregation.Traffic:
 
 # --- the same rule in NumPy, for checking ---------------------------------------------
 
-def _softmax_gradient(weights, x, y):
+def softmax_gradient(weights, x, y):
     """Gradient of the mean cross-entropy of softmax(x @ kernel + bias) (NumPy)."""
     kernel, bias = weights
     logits = x @ kernel + bias
@@ -212,7 +229,7 @@ def reference_round(server_weights, server_control, client_controls, client_batc
         c_i = [np.asarray(v, np.float64) for v in c_i]
         y = [w.copy() for w in x_server]
         for xb, yb in batches:
-            g = _softmax_gradient(y, np.asarray(xb, np.float64), np.asarray(yb).reshape(-1))
+            g = softmax_gradient(y, np.asarray(xb, np.float64), np.asarray(yb).reshape(-1))
             y = [w - learning_rate * (gw - ci + cc) for w, gw, ci, cc in zip(y, g, c_i, c)]
         k = len(batches)
         new = ([ci - cc + (xs - yw) / (k * learning_rate)

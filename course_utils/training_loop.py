@@ -7,11 +7,16 @@ the course's hand-built ones (`next` returns `(state, metrics)`).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import sys
+import threading
 import time
 from typing import Callable
 
 PROGRESS_ENV = "COURSE_PROGRESS"
+_ctrl_c_pressed = threading.Event()
 
 
 def progress_bar(iterable, description: str, unit: str, enabled: bool = True):
@@ -24,6 +29,38 @@ def progress_bar(iterable, description: str, unit: str, enabled: bool = True):
 
     enabled = enabled and os.environ.get(PROGRESS_ENV, "1") != "0"
     return tqdm(iterable, desc=description, unit=unit, disable=not enabled)
+
+
+def _on_ctrl_c(signum, frame):
+    _ctrl_c_pressed.set()
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def ctrl_c_never_lost():
+    """Ctrl-C stops `run_training` even when it lands in a garbage-collector callback.
+
+    Python runs gc callbacks (jax registers one) where an exception cannot propagate: a
+    KeyboardInterrupt raised there is printed as "Exception ignored" and dropped, and
+    training goes on. Inside this block Ctrl-C also sets a flag that `run_training`
+    checks before every round, and a dropped KeyboardInterrupt is not printed. For a
+    script's main thread (the `train` command); Jupyter handles its own interrupts.
+    """
+    _ctrl_c_pressed.clear()
+    previous_handler = signal.signal(signal.SIGINT, _on_ctrl_c)
+    previous_hook = sys.unraisablehook
+
+    def drop_lost_ctrl_c(unraisable) -> None:  # any other exception: as before
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            previous_hook(unraisable)
+
+    sys.unraisablehook = drop_lost_ctrl_c
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+        sys.unraisablehook = previous_hook
+        _ctrl_c_pressed.clear()
 
 
 def train_metrics(metrics) -> dict[str, float]:
@@ -60,6 +97,8 @@ def run_training(process, rounds: int, data_for_round: Callable[[int], list], *,
     history = []
     bar = progress_bar(range(1, rounds + 1), description, "round", progress)
     for round_num in bar:
+        if _ctrl_c_pressed.is_set():  # a Ctrl-C that a gc callback dropped
+            raise KeyboardInterrupt
         federated_data = data_for_round(round_num)
         start = time.perf_counter()
         output = process.next(state, federated_data)

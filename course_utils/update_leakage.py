@@ -1,4 +1,4 @@
-"""What a model update reveals about a client's data (notebook 10).
+"""What a model update reveals about a client's data (notebook 11).
 
 For the course's linear softmax model (logits = x W + b, 784 pixels -> 10 classes) the
 gradient of the cross-entropy loss on ONE example (x, label y) is
@@ -19,6 +19,12 @@ p_i = 1/10, so column j is (sum of the class-j images - 0.1 x sum of all) x lr /
 picture of the client's average digit j, and db reveals the label counts exactly
 (`label_counts_from_bias`). After several epochs the columns are no longer exact sums,
 but still look like the client's digits (`column_images`, `similarity`).
+
+A SUM of K one-example updates from the zero weights (what secure aggregation gives the
+server) still leaks: db_j = lr (n_j - K/10) gives the cohort's label counts n_j, and
+column j is lr (sum of the class-j images - S/10), S the sum of all K images. For a
+label k no client holds, column k = -lr S/10; for a label j that exactly one client
+holds, column j - column k = lr x of that client, exactly (`reconstruct_from_sum`).
 """
 
 from __future__ import annotations
@@ -100,6 +106,28 @@ def label_counts_from_bias(bias_update, num_examples: int, learning_rate: float
     count_j = n (db_j / lr + 1/10). (The server knows n: FedAvg weights by it.)"""
     bias_update = np.asarray(bias_update, np.float64)
     return num_examples * (bias_update / learning_rate + 1.0 / bias_update.size)
+
+
+def label_counts_of_sum(bias_sum, num_clients: int, learning_rate: float) -> np.ndarray:
+    """The cohort's label counts from the bias of a SUM of `num_clients` one-example
+    updates taken from the zero weights: db_j = lr (n_j - num_clients / 10)."""
+    bias_sum = np.asarray(bias_sum, np.float64)
+    return bias_sum / learning_rate + num_clients / bias_sum.size
+
+
+def reconstruct_from_sum(summed, learning_rate: float, counts) -> dict[int, np.ndarray]:
+    """{label j: the image of the one client holding j} for each j with counts[j] == 1,
+    from a SUM of one-example updates taken from the zero weights: (column j -
+    column k) / lr, with k a label no client holds (counts[k] == 0)."""
+    kernel = np.asarray(summed[0], np.float64)
+    counts = np.round(np.asarray(counts, np.float64)).astype(int)
+    absent = np.flatnonzero(counts == 0)
+    if absent.size == 0:
+        raise ValueError("Every label is held by some client: without an absent label "
+                         "the sum of all images, and so each image, is not determined.")
+    k = absent[0]
+    return {int(j): (kernel[:, j] - kernel[:, k]) / learning_rate
+            for j in np.flatnonzero(counts == 1)}
 
 
 def column_images(kernel_update) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Tiny federated problems shared by the notebook-09 tests (FedProx, SCAFFOLD, server
+"""Tiny federated problems shared by the notebook-10 tests (FedProx, SCAFFOLD, server
 optimizers): a few clients with a handful of sparse 784-pixel examples each."""
 
 import collections

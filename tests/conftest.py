@@ -1,12 +1,15 @@
 """Shared fixtures. Tests use a private cache directory and the bundled real writers.
 
-Tests that need something outside the repository (the development copy of the writers in ../shared,
-Chromium, a second Python, a slow fresh install) call `require_or_skip(reason)` when it
-is missing: a skip, or with COURSE_REQUIRE_TIERS=1 (set by .ci/run) a failure, so that a
-CI run proves every tier the README promises instead of skipping it silently.
+Tests that need something outside the repository (Chromium, a second Python, a slow
+fresh install) call `require_or_skip(reason)` when it is missing: a skip, or with
+COURSE_REQUIRE_TIERS=1 (set by .ci/run) a failure, so that a CI run proves every tier
+the README promises instead of skipping it silently. The checks against the development
+repository's files (../shared) call `require_shared(path)`: they skip wherever there is
+no ../shared (a clone, a fork, GitHub), also in CI.
 """
 
 import hashlib
+import importlib.util
 import lzma
 import os
 import shutil
@@ -20,6 +23,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRE_TIERS_ENV = "COURSE_REQUIRE_TIERS"
+
+# Where TensorFlow is installed, every test runs as a script of the course does: the
+# stack's shims before any test module imports TensorFlow, and TFF computations on a
+# worker that stops with this process. (Pure-Python test runs without TensorFlow skip it.)
+if importlib.util.find_spec("tensorflow") is not None:
+    import course_utils
+
+    course_utils.activate()
 
 
 def tiers_required() -> bool:
@@ -36,13 +47,25 @@ def require_or_skip(reason: str, allow_module_level: bool = False):
     pytest.skip(reason, allow_module_level=allow_module_level)
 
 
-SHARED_WRITERS = ROOT.parent / "shared" / "data" / "femnist_leaf_digits" / "emnist_all.sqlite.xz"
+SHARED = ROOT.parent / "shared"
+SHARED_WRITERS = SHARED / "data" / "femnist_leaf_digits" / "emnist_all.sqlite.xz"
+
+
+def require_shared(path: Path) -> None:
+    """For the checks against the development repository's files (../shared): skip when
+    there is no ../shared at all (a clone or a fork: never a failure, whatever
+    COURSE_REQUIRE_TIERS says); where it is, a missing `path` is a missing tier."""
+    if not SHARED.is_dir():
+        pytest.skip(f"no {SHARED}: this check runs only beside the course's development "
+                    "repository (its shared folder), not in a clone or a fork")
+    if not path.exists():
+        require_or_skip(f"{path} is not in {SHARED}")
 
 
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory):
     """The bundled 383 real writers, built once per test session into a temp dir."""
-    from course_utils import sample_writers
+    from course_utils.emnist import sample_writers
 
     directory = tmp_path_factory.mktemp("sample")
     sample_writers.build(directory)
@@ -53,9 +76,7 @@ def sample_dir(tmp_path_factory):
 def shared_writers_sqlite(tmp_path_factory):
     """The development copy of the 383 writers that the bundle was packed from
     (../shared), unpacked; skips where it is absent (learners' machines)."""
-    if not SHARED_WRITERS.exists():
-        require_or_skip(f"{SHARED_WRITERS} is not here (only beside the course's "
-                        "development checkouts and CI)")
+    require_shared(SHARED_WRITERS)
     path = tmp_path_factory.mktemp("shared") / "emnist_all.sqlite"
     with lzma.open(SHARED_WRITERS) as src, open(path, "wb") as dst:
         shutil.copyfileobj(src, dst, length=2**22)
@@ -108,6 +129,15 @@ def run_python(code: str, timeout: float = 180, env=None) -> subprocess.Complete
         err.seek(0)
         result.stdout, result.stderr = out.read(), err.read()
     return result
+
+
+def run_benchmark(script: str, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run benchmarks/`script` as its command line would, with `args`, in a child
+    Python (`run_python`); the caller asserts on what it wrote."""
+    path = ROOT / "benchmarks" / script
+    code = (f"import sys; sys.argv = [{script!r}, *{list(args)!r}]\n"
+            f"import runpy; runpy.run_path({str(path)!r}, run_name='__main__')")
+    return run_python(code, timeout=timeout)
 
 
 def assert_same_round_data(ours: list, theirs: list) -> None:

@@ -133,23 +133,3 @@ def alive(pid: int, started: float | None = None) -> bool:
         return proc.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
-
-
-def load_syllabus():
-    """course_utils/authoring/syllabus.py without running course_utils' __init__ (which
-    starts TFF): the package is registered as a bare namespace (as tools/run_notebooks.py
-    does)."""
-    import importlib
-    import sys
-    import types
-
-    if "course_utils" in sys.modules:  # already imported for real: use it
-        return importlib.import_module("course_utils.authoring.syllabus")
-    package = types.ModuleType("course_utils")
-    package.__path__ = [str(Path(__file__).resolve().parent.parent / "course_utils")]
-    sys.modules["course_utils"] = package
-    try:
-        return importlib.import_module("course_utils.authoring.syllabus")
-    finally:  # forget the bare namespace: a later `import course_utils` is the real one
-        for name in [n for n in sys.modules if n.split(".")[0] == "course_utils"]:
-            del sys.modules[name]

@@ -1,11 +1,9 @@
 """course_utils.aggregation and course_utils.partitions against NumPy references."""
 
-import collections
 
 import numpy as np
 import pytest
 
-import course_utils  # noqa: F401  (installs the worker-safe TFF context)
 from course_utils import aggregation as agg
 from course_utils import partitions
 
@@ -83,8 +81,8 @@ def test_type_bytes():
         agg.type_bytes(tff.TensorType(np.float32, [None, 3]))
 
 
-def test_communication_per_method():
-    simple, weighted, fedsgd, quality = (agg.communication(m) for m in
+def test_traffic_per_method():
+    simple, weighted, fedsgd, quality = (agg.traffic(m) for m in
                                          ("simple", "weighted", "fedsgd", "quality"))
     assert simple.download == weighted.download == quality.download == 31_400
     assert simple.upload_parts == {"weights": 31_400, "metrics": 8, "num_examples": 4}
@@ -122,16 +120,10 @@ def test_mean_computations_match_numpy():
 
 
 def test_robust_computation_matches_numpy_trimmed_mean():
-    import tensorflow as tf
-
-    def trimmed(values, trim=1):
-        n = tf.shape(values)[0]
-        return tf.reduce_mean(tf.sort(values, axis=0)[trim:n - trim], axis=0)
-
     rng = np.random.default_rng(1)
     models = [[rng.normal(size=(2, 2)), rng.normal(size=2)] for _ in range(5)]
     models[2][0][0, 0] = 1e6
-    robust = agg.robust_computation(_tff_model_type(), trimmed)
+    robust = agg.robust_computation(_tff_model_type(), lambda t: agg.trimmed_mean_parts(t, 1))
     result = robust(_f32(models))
     for layer in range(2):
         stacked = np.stack([m[layer] for m in models])
@@ -242,7 +234,8 @@ def test_fedsgd_client_takes_one_full_batch_gradient_step(client_datasets):
 
 def test_robust_process_with_mean_and_honest_clients_equals_simple(client_datasets):
     simple = agg.build_process("simple", local_epochs=1)
-    robust = agg.WithCorruptedClients(agg.build_robust_process(agg.tf_mean, local_epochs=1), 0)
+    robust = agg.WithCorruptedClients(agg.build_robust_process(
+        lambda t: agg.stacking_parts(t, agg.tf_mean), local_epochs=1), 0)
     s1, _ = simple.next(simple.initialize(), client_datasets)
     s2, _ = robust.next(robust.initialize(), client_datasets)
     assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(s1, s2))
@@ -365,21 +358,67 @@ def test_trimmed_mean_resists_the_attack_that_breaks_the_mean(sample_dir):
 
     from course_utils import data, evaluation
 
-    trimmed_mean = notebook_namespace("solutions/07_aggregation_methods.ipynb")["trimmed_mean"]
+    trimmed_mean_parts = notebook_namespace(
+        "solutions/07_aggregation_methods.ipynb")["trimmed_mean_parts"]
     train, test = data.load_emnist(data=str(sample_dir), verbose=False)
     ids = data.sample_clients(train.client_ids, 30, round_num=0, seed=0)
     writers = partitions.as_client_data(partitions.clients_in_memory(train, ids))
 
-    def under_attack(aggregate_fn):
-        return agg.WithCorruptedClients(agg.build_robust_process(aggregate_fn), 2,
+    def under_attack(parts_fn):
+        return agg.WithCorruptedClients(agg.build_robust_process(parts_fn), 2,
                                         factor=-10.0)
 
     histories = agg.run_comparison(
-        {"mean": under_attack(agg.tf_mean),
-         "trimmed": under_attack(lambda values: trimmed_mean(values, 2))},
+        {"mean": under_attack(lambda t: agg.stacking_parts(t, agg.tf_mean)),
+         "trimmed": under_attack(lambda t: trimmed_mean_parts(t, 2))},
         writers, ids, rounds=3, clients_per_round=10, seed=0, progress=False,
         evaluate=evaluation.central_evaluator(data.central_dataset(test)))
     mean, trimmed = (histories[name][-1]["eval_accuracy"] for name in ("mean", "trimmed"))
     assert mean < 0.15, histories["mean"]          # chance is 0.1
     assert trimmed > 0.55, histories["trimmed"]
     assert trimmed - mean > 0.45
+
+
+# --- the two objectives, measured on the clients' own examples ----------------------
+
+def test_client_objectives_weigh_examples_or_clients_as_their_rule_does():
+    """A large client the model fits and a small one it gets wrong: the loss over all
+    examples (weighting by examples) is dominated by the large client; the mean of the
+    clients' losses (the simple mean) counts the small one as much."""
+    rng = np.random.default_rng(0)
+    pixels = rng.uniform(size=(13, 28, 28)).astype(np.float32)
+    arrays = {"large": {"label": np.zeros(10, np.int32), "pixels": pixels[:10]},
+              "small": {"label": np.ones(3, np.int32), "pixels": pixels[10:]},
+              "mixed": {"label": np.array([0, 1], np.int32), "pixels": pixels[:2]}}
+    kernel, bias = np.zeros((784, 10), np.float32), np.zeros(10, np.float32)
+    bias[0] = 2.0  # predicts 0 everywhere, with probability e^2 / (e^2 + 9)
+    measured = agg.client_objectives(arrays)([kernel, bias])
+
+    p0 = np.exp(2.0) / (np.exp(2.0) + 9.0)
+    right, wrong = -np.log(p0), -np.log((1 - p0) / 9)
+    client_losses = [right, wrong, (right + wrong) / 2]
+    assert measured["example_loss"] == pytest.approx((11 * right + 4 * wrong) / 15)
+    assert measured["client_loss"] == pytest.approx(np.mean(client_losses))
+    assert measured["example_accuracy"] == pytest.approx(11 / 15)
+    assert measured["client_accuracy"] == pytest.approx((1.0 + 0.0 + 0.5) / 3)
+    assert measured["client_accuracy_p10"] == pytest.approx(np.percentile([1, 0, 0.5], 10))
+    assert measured["example_loss"] < measured["client_loss"]
+
+
+def test_client_objectives_read_inverted_pixels_like_the_training_data():
+    pixels = np.zeros((1, 28, 28), np.float32)
+    arrays = {"a": {"label": np.array([3], np.int32), "pixels": pixels}}
+    kernel = np.zeros((784, 10), np.float32)
+    kernel[:, 3] = 1.0  # class 3 wins only when the pixels are not all zero
+    assert agg.client_objectives(arrays)([kernel, np.zeros(10)])["client_accuracy"] == 1.0
+    assert agg.client_objectives(arrays, invert=False)(
+        [kernel, np.zeros(10)])["client_accuracy"] == 0.0
+
+
+def test_objectives_table_has_a_row_per_run():
+    row = {key: 0.5 for key in agg.OBJECTIVE_COLUMNS}
+    results = {"IID": {"simple": [row], "weighted": [{**row, "eval_client_loss": 1.25}]}}
+    lines = agg.objectives_table(results).splitlines()
+    assert len(lines) == 2 + 2
+    assert lines[3] == "| IID | weighted | 0.500 | 0.500 | 0.500 | 0.500 | 1.250 |"
+    assert len(agg.objectives_table(results, methods=["simple"]).splitlines()) == 3

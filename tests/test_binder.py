@@ -146,7 +146,8 @@ def test_binder_build_steps_in_a_fresh_environment(tmp_path):
 
     python = venv / "bin" / "python"
     # the package is the copy's, installed editable by postBuild
-    check = ("import course_utils, numpy as np, tensorflow_federated as tff\n"
+    check = ("import course_utils\ncourse_utils.activate()\n"
+             "import numpy as np, tensorflow_federated as tff\n"
              "assert course_utils.__file__.startswith(%r), course_utils.__file__\n"
              "@tff.federated_computation(tff.FederatedType(np.float32, tff.CLIENTS))\n"
              "def mean(x):\n    return tff.federated_mean(x)\n"

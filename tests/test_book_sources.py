@@ -70,7 +70,9 @@ def test_a_lesson_added_to_the_syllabus_appears_in_the_book(monkeypatch):
                                    for lesson in syllabus.SYLLABUS]
     assert parts["Solved copies"][0] == "solved_copies"
     assert parts["Solved copies"][-1] == "notebooks/solutions/09_new"
-    assert parts["For instructors"] == ["reference", "GRADING"]
+    assert parts["Reference"] == ["notebooks/GLOSSARY"]
+    assert parts["For instructors"] == ["reference", "instructors/benchmarks_and_workers",
+                                       "GRADING"]
     assert "09 · New (solved)" in book.solved_index_source()
 
 
@@ -150,6 +152,8 @@ def test_staged_pages(staged):
     for script in sorted((ROOT / "benchmarks").glob("*.py")):
         assert f"### `benchmarks/{script.name}`" in reference
     assert "](GRADING.md)" in reference and "](GRADING.md)" in readme
+    glossary = (staged / book.GLOSSARY).read_text()  # a page, its links unchanged
+    assert glossary == (ROOT / book.GLOSSARY).read_text()
     grading = (staged / book.GRADING).read_text()
     assert "## Compared with nbgrader and otter-grader" in grading
     assert "](deploy/worker/Dockerfile)" not in grading  # a file: on GitHub

@@ -71,3 +71,18 @@ def test_bad_options_exit_2_with_what_to_do(sample_dir, capsys, option, words):
                      "--data", str(sample_dir), "--extra", option])
     assert code == 2
     assert words in capsys.readouterr().err
+
+
+def test_fixed_clients_are_accounted_as_the_sampler_used(sample_dir, capfd):
+    sampled = train_json(sample_dir, capfd, "noise_multiplier=1")
+    code = cli.main(["train", "--algorithm", "dp-fedavg", "--rounds", "2",
+                     "--clients-per-round", "5", "--epochs", "1", "--data", str(sample_dir),
+                     "--json", "--no-progress", "--fixed-clients", "--extra",
+                     "noise_multiplier=1"])
+    out, err = capfd.readouterr()
+    assert code == 0, err
+    fixed = json.loads(out, parse_constant=refuse)["privacy"]
+    assert sampled["privacy"]["sampling"]["kind"] == "poisson"
+    assert fixed["sampling"]["kind"] == "fixed" and fixed["sampling"]["q"] == 1.0
+    assert fixed["epsilon"] > 5 * sampled["privacy"]["epsilon"]
+    assert "q = 1" in fixed["note"]

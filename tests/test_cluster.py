@@ -11,7 +11,6 @@ import pytest
 
 from conftest import process_gone, run_python, wait_gone, wait_until
 
-import course_utils  # noqa: F401  (installs the worker-safe local context)
 from course_utils import data, fedavg
 from course_utils.runtime import cluster
 from course_utils.runtime import workers
@@ -231,6 +230,21 @@ def test_after_ctrl_c_abandoned_subrounds_fail_quietly(caplog):
         loop.close()
     logged = [r.exc_info[1] for r in caplog.records if r.exc_info]
     assert [type(e) for e in logged] == [ValueError]
+
+
+def test_disposing_on_a_stopped_worker_prints_nothing():
+    """TFF disposes remote values from weakref finalizers, which print whatever they
+    raise; after Ctrl-C stopped the pool, the channel is closed and a dispose is a
+    no-op, not a traceback. Other calls still raise."""
+    import grpc
+    from tensorflow_federated.proto.v0 import executor_pb2
+
+    with cluster.WorkerPool(1) as pool:
+        stub = cluster._GuardedStub(pool, 0, pool.workers[0], recover=False, max_restarts=0)
+        assert stub.is_ready  # the worker's channel is open
+    assert stub.dispose(executor_pb2.DisposeRequest()) is None
+    with pytest.raises((grpc.RpcError, cluster.WorkerLostError)):
+        stub.get_executor(executor_pb2.GetExecutorRequest())
 
 
 def test_remote_worker_that_stops_answering_is_lost_then_found_again(small_round):

@@ -28,7 +28,7 @@ def test_hand_built_fedavg_trains_the_cnn():
 
 
 def test_cnn_traffic_is_read_from_the_types():
-    linear = aggregation.communication("simple", holdout=False)
-    cnn = aggregation.communication("simple", holdout=False, model_fn=models.create_cnn_model)
+    linear = aggregation.traffic("simple", holdout=False)
+    cnn = aggregation.traffic("simple", holdout=False, model_fn=models.create_cnn_model)
     assert linear.download == 4 * 7_850 and cnn.download == 4 * 56_714
     assert cnn.upload - cnn.download == linear.upload - linear.download  # same metrics

@@ -58,7 +58,7 @@ def test_tensorflow_imported_with_keras_3_asks_for_a_restart():
 
 @modern_only
 def test_importing_tensorflow_first_gives_the_one_restart_message():
-    result = run_python("import tensorflow\nimport course_utils", env={"TF_USE_LEGACY_KERAS": ""})
+    result = run_python("import tensorflow\nimport course_utils\ncourse_utils.activate()", env={"TF_USE_LEGACY_KERAS": ""})
     assert result.returncode == 1
     assert "RestartRequiredError: TensorFlow was imported before" in result.stderr
 
@@ -114,6 +114,7 @@ def test_harmless_worker_lines_are_dropped_and_real_errors_kept():
 
 COMPUTATION = """
 import course_utils
+course_utils.activate()
 import numpy as np, tensorflow as tf, tensorflow_federated as tff
 {before}
 @tff.tensorflow.computation(np.float32)

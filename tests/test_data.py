@@ -11,7 +11,9 @@ import tensorflow as tf
 
 from conftest import sha256
 
-from course_utils import data, emnist_sqlite, sample_writers
+from course_utils import data
+from course_utils.emnist import sample_writers
+from course_utils.emnist import sqlite as emnist_sqlite
 
 
 def _copy(src_dir, dst_dir, size=None):

@@ -62,8 +62,9 @@ def test_without_noise_equals_numpy_and_tff_gaussian_fixed():
 
 
 def test_without_noise_equals_tff_dp_aggregator_at_its_first_clip():
-    """tff.learning.dp_aggregator clips adaptively, starting from 0.1 (its zeroing
-    threshold, 21, is far above these updates' norms)."""
+    """tff.learning.dp_aggregator clips adaptively, starting from 0.1. Its zeroing
+    zeroes an update with any single coordinate above 21 at first (an L-infinity bound,
+    then about 2 x the 98th percentile of L-infinity norms + 1), far above these."""
     ups = updates()
     theirs, output = dp_fedavg.run_tff_aggregator(
         tff.learning.dp_aggregator(noise_multiplier=0.0, clients_per_round=CLIENTS_PER_ROUND),
@@ -153,9 +154,9 @@ def test_train_options_are_checked():
         entry.parse_options({"noise_multiplier": "abc"})
     with pytest.raises(ValueError, match="rdp, pld"):
         entry.parse_options({"accountant": "moments"})
-    config = CourseSettings(extra={"accountant": "moments"})
+    settings = CourseSettings(extra={"accountant": "moments"})
     with pytest.raises(ValueError, match="rdp, pld"):
-        dp_fedavg.options_from_config(config)
+        dp_fedavg.options_from_settings(settings)
 
 
 def test_poisson_sampling_varies_around_the_expected_count():

@@ -45,3 +45,41 @@ def test_skewed_clients_disagree_more_than_similar_ones():
     skewed = datasets(client_examples(labels=((0,), (5,), (9,))))
     assert (drift.mean_pairwise_cosine(drift.client_deltas(start, similar, 0.3))
             > drift.mean_pairwise_cosine(drift.client_deltas(start, skewed, 0.3)) + 0.2)
+
+
+def test_summarize_counts_samples_below_the_fewest_epochs_on_the_same_sample():
+    rows = {1: [(0.80, 0.0), (0.82, 0.1), (0.81, -0.1)],
+            10: [(0.79, 0.1), (0.83, 0.2), (0.80, 0.0)]}
+    results = {"skewed": {e: [{"accuracy": a, "cosine": c} for a, c in r]
+                          for e, r in rows.items()}}
+    summary = drift.summarize(results)["skewed"]
+    assert summary[10]["below_fewest"] == 2 and summary[10]["samples"] == 3
+    assert summary[1]["below_fewest"] == 0
+    assert summary[10]["accuracy"] == pytest.approx(0.80667, abs=1e-5)
+    assert (summary[10]["accuracy_min"], summary[10]["accuracy_max"]) == (0.79, 0.83)
+    assert (summary[10]["cosine_min"], summary[10]["cosine"]) == pytest.approx((0.0, 0.1))
+
+
+def test_measure_over_samples_trains_the_same_clients_for_every_number_of_epochs():
+    import collections
+
+    rng = np.random.default_rng(0)
+    clients = {f"c{i}": collections.OrderedDict(
+        label=np.full(8, i % 3, np.int32), pixels=rng.random((8, 28, 28)).astype(np.float32))
+        for i in range(6)}
+    start = [np.zeros((784, 10), np.float32), np.zeros(10, np.float32)]
+    evaluated = []
+
+    def evaluate(weights):
+        evaluated.append(weights)
+        return {"accuracy": 0.5}
+
+    results = drift.measure_over_samples(start, {"toy": clients}, (1, 2), [0, 1], 0.1,
+                                         evaluate, clients_per_round=3, round_num=1,
+                                         progress=False)
+    assert list(results["toy"]) == [1, 2] and len(results["toy"][1]) == 2
+    assert len(evaluated) == 4
+    # one seed, the same three clients (each of one label) for 1 and 2 epochs: their
+    # updates push towards different digits, so they agree less than identical ones
+    for rows in results["toy"].values():
+        assert all(-1 <= r["cosine"] < 0.99 for r in rows)

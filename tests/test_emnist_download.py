@@ -10,7 +10,10 @@ import time
 import numpy as np
 import pytest
 
-from course_utils import data, emnist_download, emnist_sqlite, sample_writers
+from course_utils import data
+from course_utils.emnist import download as emnist_download
+from course_utils.emnist import sample_writers
+from course_utils.emnist import sqlite as emnist_sqlite
 
 WRITERS = 12  # a small database: the download path, not the data, is under test
 

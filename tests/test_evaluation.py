@@ -5,7 +5,6 @@ import collections
 import numpy as np
 import pytest
 
-import course_utils  # noqa: F401  (installs the worker-safe TFF context)
 from course_utils import data, evaluation, fedavg, models
 
 

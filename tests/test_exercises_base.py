@@ -1,5 +1,10 @@
 """The checker mechanism every exercise uses."""
 
+import json
+
+import pytest
+
+from course_utils import exercises
 from course_utils.exercises import Mistake, checker
 
 
@@ -34,3 +39,53 @@ def test_crash_is_reported_without_traceback():
     verdict = check_double(lambda x: {}[x], verbose=False)
     assert verdict.status == "error" and verdict.message.startswith("your code raised KeyError")
     assert "Traceback" not in verdict.message
+
+
+def test_a_tensorflow_graph_error_says_what_went_wrong():
+    def in_graph(x):
+        raise ValueError('in user code:\n\n    File "cell", line 3, in f  *\n        '
+                         'total = x + y\n\n    ValueError: Shapes must be equal rank\n')
+
+    verdict = check_double(in_graph, verbose=False)
+    assert verdict.message == "your code raised ValueError: Shapes must be equal rank"
+
+
+def test_tally_counts_each_exercise_by_its_latest_verdict(capsys, monkeypatch):
+    monkeypatch.setattr(exercises, "_LATEST", {})
+
+    @exercises.checker("Exercise A")
+    def check_a(answer):
+        if answer != 42:
+            raise exercises.Mistake("not 42")
+
+    @exercises.checker("Exercise B")
+    def check_b(answer):
+        raise NotImplementedError
+
+    check_a(1, verbose=False)
+    check_b(None, verbose=False)
+
+    def tally(expected):
+        assert exercises.tally(expected) is None  # printed, not echoed again by Jupyter
+        return capsys.readouterr().out
+
+    assert tally(2) == "exercises solved: 0 of 2\n"
+    check_a(42, verbose=False)  # fixed: the latest verdict counts
+    assert tally(2) == "exercises solved: 1 of 2\n"
+    assert tally(3).startswith("exercises solved: 1 of 3 (1 not checked")
+
+
+def test_fallback_to_gives_yours_once_passed_else_the_named_reference(capsys):
+    passed = exercises.Verdict("E", "passed", "")
+    failed = exercises.Verdict("E", "not attempted", "")
+    use = exercises.fallback_to({"dumps": "json", "encode": "json:dumps"})
+    assert use(passed, "yours", "dumps") == "yours"
+    assert use(failed, "yours", "dumps") is json.dumps
+    assert use(failed, "yours", "encode") is json.dumps  # "module:function"
+    out = capsys.readouterr().out
+    assert "Using your dumps." in out and "Using the reference encode from json.dumps" in out
+    with pytest.raises(ValueError, match="name is one of 'dumps', 'encode', got 'load'"):
+        use(failed, "yours", "load")
+    with pytest.raises(ValueError, match="got None"):
+        use(failed, "yours")  # two references: the name is needed
+    assert exercises.fallback_to({"dumps": "json"})(failed, "yours") is json.dumps

@@ -3,7 +3,6 @@
 import random
 
 import numpy as np
-import pytest
 
 from course_utils.exercises import nb02
 
@@ -39,6 +38,19 @@ def test_course_helper_passes():
 
     assert check(lambda r: data.sample_clients(CLIENT_IDS, NUM_CLIENTS, r)).passed
 
+
+
+def test_use_falls_back_to_a_sampler_that_passes_until_yours_does(capsys):
+    def not_attempted(round_num):
+        raise NotImplementedError
+
+    verdict = check(not_attempted)
+    assert not verdict.passed
+    fallback = nb02.use(verdict, not_attempted, CLIENT_IDS, NUM_CLIENTS, SEED)
+    assert "reference clients_for_round" in capsys.readouterr().out
+    assert fallback is not not_attempted and check(fallback).passed
+    assert fallback(3) == fallback(3) != fallback(4)
+    assert nb02.use(check(reference), reference, CLIENT_IDS, NUM_CLIENTS, SEED) is reference
 
 def test_message_does_not_depend_on_the_data():
     other_ids = [f"offline_w{i:03d}" for i in range(383)]
@@ -143,3 +155,16 @@ def test_crash_is_reported():
 def test_bad_num_clients_is_an_error():
     verdict = nb02.check_clients_for_round(reference, CLIENT_IDS, 0, verbose=False)
     assert verdict.status == "error"
+
+
+def test_duplicates_that_take_more_than_twenty_rounds_to_show():
+    """10 of 383 writers drawn with replacement: seeded with the round alone, the first
+    round with a client twice is round 24."""
+    writers = [f"w{i:03d}" for i in range(383)]
+
+    def with_replacement(round_num):
+        return list(np.random.default_rng(round_num).choice(writers, NUM_CLIENTS))
+
+    verdict = nb02.check_clients_for_round(with_replacement, writers, NUM_CLIENTS,
+                                           verbose=False)
+    assert_wrong(verdict, "duplicates", "round 24", "replace=False")

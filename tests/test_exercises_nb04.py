@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import course_utils  # noqa: F401  (installs the worker-safe context)
 import tensorflow_federated as tff
 from course_utils.exercises import nb04
 

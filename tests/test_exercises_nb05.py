@@ -217,7 +217,7 @@ def common_mistakes(mean):
     exercise's right mean of the client weights."""
     return [
         (standard(lambda o, t: tff.federated_sum(o[0])), None,
-         ["SUM of the client weights", "not tff.federated_sum"]),
+         ["SUM of the client weights", "not their mean"]),
         (lambda s, d, t: (mean(clients(s, d, t)), weighted_metrics(clients(s, d, t))), None,
          ["without the server step"]),
         (lambda s, d, t: (mean(tff.federated_map(t["server"], clients(s, d, t)[0]),
@@ -239,7 +239,7 @@ def common_mistakes(mean):
         (standard(lambda o, t: tff.federated_sum(scaled(o, t))), scaling,
          ["did not divide by the total number of examples"]),
         (standard(lambda o, t: tff.federated_mean(scaled(o, t))), scaling,
-         ["divides by the number of clients, not by the number of examples"]),
+         ["divides by the number of clients, not by the total number of examples"]),
         (standard(lambda o, t: tff.federated_mean(scaled(o, t), weight=o[2])), scaling,
          ["weighted twice"]),
     ]
@@ -267,6 +267,35 @@ def metrics_variant(mean_of, metrics_of):
     return body
 
 
+def metrics_by_batches(weighted):
+    """The right new weights, with the metrics weighted by each client's batches."""
+    def body(s, d, tools):
+        outputs = clients(s, d, tools)
+        mean = weighted_mean(outputs) if weighted else unweighted_mean(outputs)
+        batches = tff.federated_map(tools["count"], tools["data"])
+        return (tff.federated_map(tools["server"], mean),
+                tff.federated_mean(outputs[1], weight=batches))
+    return body
+
+
+def sum_and_divide(weights_type, data_type):
+    """scaling's computations, and one that divides summed weights by a total."""
+    @tff.tensorflow.computation(weights_type, np.float32)
+    def divide(weights, total):
+        return [w / total for w in weights]
+
+    return dict(scaling(weights_type, data_type), divide=divide)
+
+
+def weighted_by_sum_and_divide(s, d, tools):
+    """Example weighting written out: sum of n_i w_i over sum of n_i, at the server."""
+    outputs = clients(s, d, tools)
+    totals = tff.federated_zip((tff.federated_sum(scaled(outputs, tools)),
+                                tff.federated_sum(outputs[2])))
+    mean = tff.federated_map(tools["divide"], totals)
+    return finish(mean, outputs, tools)
+
+
 def test_next_fn_references_pass():
     assert verdict_of(nb05.check_unweighted_next_fn, fedavg.build_unweighted_next_fn).passed
     assert verdict_of(nb05.check_weighted_next_fn, fedavg.build_weighted_next_fn).passed
@@ -274,14 +303,37 @@ def test_next_fn_references_pass():
     assert verdict_of(nb05.check_weighted_next_fn, next_fn_variant(WEIGHTED)).passed
 
 
+def test_weighted_next_fn_written_out_passes():
+    # The exercise asks for the result, Σ n_i w_i / Σ n_i, not for one call.
+    verdict = verdict_of(nb05.check_weighted_next_fn,
+                         next_fn_variant(weighted_by_sum_and_divide, sum_and_divide))
+    assert verdict.passed, verdict
+
+
+@pytest.mark.parametrize("check", [nb05.check_unweighted_next_fn,
+                                   nb05.check_weighted_next_fn])
+@pytest.mark.parametrize("body", [
+    # server_update_fn called on the mean at the server, without federated_map
+    lambda s, d, t: (t["server"](tff.federated_mean(clients(s, d, t)[0])),
+                     weighted_metrics(clients(s, d, t))),
+    # client_update_fn called on the clients' data, without federated_map
+    lambda s, d, t: t["client"](d, tff.federated_broadcast(s)),
+], ids=["server step", "client step"])
+def test_a_tensorflow_computation_called_on_a_placed_value_is_named(check, body):
+    assert_wrong(verdict_of(check, next_fn_variant(body)),
+                 "called on a placed value", "tff.federated_map")
+
+
 @pytest.mark.parametrize("body, extra, phrases", common_mistakes(unweighted_mean) + [
     (WEIGHTED, None, ["weighted by the clients' numbers of examples", "exercise 3"]),
     (metrics_variant(lambda o: tff.federated_mean(o[0]), lambda o: tff.federated_mean(o[1])),
-     None, ["metrics are an unweighted mean"]),
+     None, ["mean of the clients' own figures", "every client counted once"]),
     (metrics_variant(lambda o: tff.federated_mean(o[0]), lambda o: tff.federated_sum(o[1])),
      None, ["metrics are summed"]),
     (metrics_variant(lambda o: tff.federated_mean(o[0]), lambda o: o[1]), None,
      ["metrics at the clients"]),
+    (metrics_by_batches(weighted=False), scaling,
+     ["metrics are weighted by the clients' numbers of BATCHES"]),
 ])
 def test_unweighted_next_fn_mistakes_are_named(body, extra, phrases):
     assert_wrong(verdict_of(nb05.check_unweighted_next_fn, next_fn_variant(body, extra)),
@@ -295,7 +347,9 @@ def test_unweighted_next_fn_mistakes_are_named(body, extra, phrases):
      scaling, ["weighted by their numbers of BATCHES"]),
     (metrics_variant(lambda o: tff.federated_mean(o[0], weight=o[2]),
                      lambda o: tff.federated_mean(o[1])), None,
-     ["metrics are an unweighted mean"]),
+     ["mean of the clients' own figures"]),
+    (metrics_by_batches(weighted=True), scaling,
+     ["metrics are weighted by the clients' numbers of BATCHES"]),
 ])
 def test_weighted_next_fn_mistakes_are_named(body, extra, phrases):
     assert_wrong(verdict_of(nb05.check_weighted_next_fn, next_fn_variant(body, extra)),
@@ -318,8 +372,9 @@ def test_next_fn_mistakes_are_distinct_and_none_is_the_answer(weighted):
 def test_use_picks_the_reference_until_passed(capsys):
     passed = nb05.check_unweighted_next_fn(fedavg.build_unweighted_next_fn, verbose=False)
     failed = nb05.check_unweighted_next_fn(stub, verbose=False)
-    assert nb05.use(passed, "yours", "reference", "f") == "yours"
-    assert nb05.use(failed, "yours", "reference", "f") == "reference"
+    name = "build_unweighted_next_fn"
+    assert nb05.use(passed, "yours", name) == "yours"
+    assert nb05.use(failed, "yours", name) is fedavg.build_unweighted_next_fn
     out = capsys.readouterr().out
-    assert "Using your f." in out
-    assert "Using the reference f from course_utils.fedavg" in out
+    assert f"Using your {name}." in out
+    assert f"Using the reference {name} from course_utils.fedavg" in out

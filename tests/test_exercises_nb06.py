@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from client_update_variants import client_update_variant
+
 from course_utils import fedavg, models
-from course_utils.exercises import nb06_solutions
+from course_utils import variants
 from course_utils.exercises import nb06
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,7 +45,7 @@ def test_untouched_stub_is_not_attempted(check):
 
 def test_midpoint_reference_passes():
     verdict = verdict_of(nb06.check_midpoint_server_update,
-                         nb06_solutions.midpoint_server_update)
+                         variants.midpoint_server_update)
     assert verdict.passed, verdict
 
 
@@ -66,6 +68,11 @@ def test_midpoint_with_tf_ops_and_tuples_passes():
                    for a, b in zip(s, m)], ["inside each tensor"]),
     (lambda s, m: 0.5 * (s[0] + m[0]), ["one tensor per weight"]),
     (lambda s, m: [0.25 * (a + b) for a, b in zip(s, m)], ["the midpoint is [2, 0, 0.5]"]),
+    (lambda s, m: [b + 0.5 * (b - a) for a, b in zip(s, m)], ["half a step past"]),
+    (lambda s, m: [a + 0.5 * (a - b) for a, b in zip(s, m)], ["AWAY from the clients' mean"]),
+    (lambda s, m: [0.5 * b for b in m], ["half of the clients' mean"]),
+    (lambda s, m: 0.5 * (s + m), ["Python lists of tensors", "tensor by tensor"]),
+    (lambda s, m: [x / 2 for x in s + m], ["Python lists of tensors", "4 tensors"]),
 ])
 def test_midpoint_wrong_answers_are_named(answer, phrases):
     assert_wrong(verdict_of(nb06.check_midpoint_server_update, answer), *phrases)
@@ -88,28 +95,9 @@ def test_midpoint_crash_is_reported_without_traceback():
 # --- exercise 2: clipping ------------------------------------------------------------
 
 def make_client_update(clip):
-    """fedavg.client_update with `clip(gradients, learning_rate, clip_norm)` ->
-    (gradients, already_scaled) applied to each batch; `at_end` clips the total."""
-    @tf.function
-    def client_update(model, dataset, server_weights, learning_rate, clip_norm):
-        weights = model.trainable_variables
-        for variable, value in zip(weights, server_weights):
-            variable.assign(value)
-        loss_fn = tf.keras.losses.SparseCategoricalCrossentropy()
-
-        def train_on_batch(totals, batch):
-            with tf.GradientTape() as tape:
-                predictions = model(batch["x"], training=True)
-                loss = loss_fn(batch["y"], predictions)
-            gradients = tape.gradient(loss, weights)
-            steps = clip(gradients, learning_rate, clip_norm)
-            for variable, step in zip(weights, steps):
-                variable.assign_sub(step)
-            return nb06_solutions.add_batch_metrics(totals, loss, batch["y"], predictions)
-
-        totals = dataset.reduce(nb06_solutions.zero_metrics(), train_on_batch)
-        return [tf.identity(w) for w in weights], totals
-    return client_update
+    """fedavg.client_update with `clip(gradients, learning_rate, clip_norm)` -> the
+    amounts subtracted after each batch."""
+    return client_update_variant(steps=lambda g, w, s, lr, clip_norm: clip(g, lr, clip_norm))
 
 
 def _global(g, lr, c):
@@ -129,7 +117,7 @@ def clip_total_update_at_end():
 
 def broken_metrics():
     def client_update(model, dataset, server_weights, learning_rate, clip_norm):
-        weights, totals = nb06_solutions.clipped_client_update(
+        weights, totals = variants.clipped_client_update(
             model, dataset, server_weights, learning_rate, clip_norm)
         return weights, collections.OrderedDict(loss_sum=totals["loss_sum"],
                                                 correct=totals["correct"],
@@ -139,7 +127,7 @@ def broken_metrics():
 
 def test_clipping_reference_passes():
     verdict = verdict_of(nb06.check_clipped_client_update,
-                         nb06_solutions.clipped_client_update)
+                         variants.clipped_client_update)
     assert verdict.passed, verdict
 
 
@@ -151,7 +139,7 @@ def test_clipping_answer_without_tf_function_passes():
 @pytest.mark.parametrize("answer, phrases", [
     (make_client_update(lambda g, lr, c: [lr * x for x in g]), ["not clipped"]),
     (make_client_update(lambda g, lr, c: [lr * tf.clip_by_norm(x, c) for x in g]),
-     ["each tensor separately", "tf.clip_by_global_norm"]),
+     ["each tensor separately", "global norm of all the gradients together"]),
     (make_client_update(lambda g, lr, c: [lr * tf.clip_by_value(x, -c, c) for x in g]),
      ["clip by value"]),
     (make_client_update(lambda g, lr, c: tf.clip_by_global_norm([lr * x for x in g],
@@ -163,6 +151,18 @@ def test_clipping_answer_without_tf_function_passes():
                                           for x in g]),
      ["never scales small ones up"]),
     (clip_total_update_at_end(), ["clipped the whole update once"]),
+    (make_client_update(lambda g, lr, c: [lr * x * tf.minimum(
+        1.0, c / tf.add_n([tf.norm(t) for t in g])) for x in g]),
+     ["sum of the tensors' norms"]),
+    (make_client_update(lambda g, lr, c: [lr * x * tf.minimum(1.0, c / tf.norm(g[0]))
+                                          for x in g]),
+     ["the kernel's alone"]),
+    (make_client_update(lambda g, lr, c: [lr * x * tf.minimum(
+        1.0, c / tf.linalg.global_norm(g) ** 2) for x in g]),
+     ["SQUARED global norm"]),
+    (make_client_update(lambda g, lr, c: [lr * x * min(1.0, c / tf.linalg.global_norm(g))
+                                          for x in g]),
+     ["Python condition on a tensor", "tf.minimum"]),
     (broken_metrics(), ["totals count 1 examples"]),
 ])
 def test_clipping_wrong_answers_are_named(answer, phrases):
@@ -205,7 +205,7 @@ def variant_lr_process(initial_learning_rate, decay, *, decay_at="server",
         rate = learning_rate if clients_use_state else initial_learning_rate
         weights, totals = fedavg.client_update(models.create_keras_model(), dataset,
                                                server_weights, rate)
-        return weights, nb06_solutions.finalize_metrics(totals), learning_rate
+        return weights, variants.finalize_metrics(totals), learning_rate
 
     @tff.tensorflow.computation(weights_type, np.float32)
     def server_update_fn(mean_client_weights, learning_rate):
@@ -249,7 +249,7 @@ def variant_lr_process(initial_learning_rate, decay, *, decay_at="server",
 
 
 def test_lr_decay_reference_passes():
-    verdict = verdict_of(nb06.check_lr_decay_process, nb06_solutions.build_lr_decay_process)
+    verdict = verdict_of(nb06.check_lr_decay_process, variants.build_lr_decay_process)
     assert verdict.passed, verdict
     assert "0.5, 0.4, 0.32 in rounds 1, 2, 3" in verdict.message
 
@@ -277,7 +277,7 @@ def test_lr_decay_state_as_a_pair_passes():
 
 def test_lr_decay_wrong_decay_formula_shows_expected_rates():
     verdict = verdict_of(nb06.check_lr_decay_process,
-                         lambda lr, decay: nb06_solutions.build_lr_decay_process(
+                         lambda lr, decay: variants.build_lr_decay_process(
                              lr, 1.0 - decay))
     assert_wrong(verdict, "expected 0.5, 0.4, 0.32")
 
@@ -296,13 +296,15 @@ def test_lr_decay_plain_fedavg_is_rejected():
 # --- the helper that picks yours or the reference ------------------------------------
 
 def test_use_picks_reference_until_passed(capsys):
-    passed = nb06.check_midpoint_server_update(nb06_solutions.midpoint_server_update,
+    passed = nb06.check_midpoint_server_update(variants.midpoint_server_update,
                                                verbose=False)
     failed = nb06.check_midpoint_server_update(stub, verbose=False)
-    assert nb06.use(passed, "yours", "reference", "f") == "yours"
-    assert nb06.use(failed, "yours", "reference", "f") == "reference"
+    name = "midpoint_server_update"
+    assert nb06.use(passed, "yours", name) == "yours"
+    assert nb06.use(failed, "yours", name) is variants.midpoint_server_update
     out = capsys.readouterr().out
-    assert "Using your f." in out and "Using the reference f" in out
+    assert f"Using your {name}." in out
+    assert f"Using the reference {name} from course_utils.variants" in out
 
 
 # --- the notebooks -------------------------------------------------------------------

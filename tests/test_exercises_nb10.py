@@ -1,147 +1,140 @@
-"""Notebook 10's checker: the reference clip-and-noise aggregation passes; an untouched
-stub is "not attempted"; each named wrong variant is rejected with a message naming it."""
+"""Notebook 10's checker: the reference (two ways of writing it) passes, the named wrong
+versions are each rejected with their own message, an untouched stub is "not
+attempted"."""
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from course_utils import dp_fedavg
+from client_update_variants import client_update_variant
+
+from course_utils import fedavg, fedprox
 from course_utils.exercises import nb10
 
 
-def norm(update):
-    return np.sqrt(sum(np.sum(np.square(t)) for t in update))
-
-
-def clip(update, c):
-    return [t * min(1.0, c / norm(update)) for t in update]
-
-
-def total(updates):
-    return [sum(u[i] for u in updates) for i in range(2)]
-
-
-def learner_reference(client_updates, clip_norm, noise_multiplier, clients_per_round,
-                      gaussian_noise):
-    summed = total([clip(u, clip_norm) for u in client_updates])
-    noise = gaussian_noise(noise_multiplier * clip_norm)
-    return [(s + z) / clients_per_round for s, z in zip(summed, noise)]
-
-
-def own_rng(client_updates, clip_norm, noise_multiplier, clients_per_round, gaussian_noise):
-    """Right, with its own random numbers (and noise added to the average)."""
-    rng = np.random.default_rng(3)
-    summed = total([clip(u, clip_norm) for u in client_updates])
-    std = noise_multiplier * clip_norm / clients_per_round
-    return [s / clients_per_round + rng.normal(0, std, s.shape) for s in summed]
-
-
-def stub(*args):
+def stub(*args, **kwargs):
     raise NotImplementedError
 
 
-def per_tensor(updates, c, s, m, noise):
-    summed = total([[t * min(1.0, c / np.linalg.norm(t)) for t in u] for u in updates])
-    return [(x + z) / m for x, z in zip(summed, noise(s * c))]
+def verdict_of(answer):
+    return nb10.check_fedprox_client_update(answer, verbose=False)
 
 
-def after_averaging(updates, c, s, m, noise):
-    mean = [x / m for x in total(updates)]
-    return [x + z / m for x, z in zip(clip(mean, c), noise(s * c))]
+def learner_update(step=None, loss_term=None, after=None, reset=True):
+    """A learner-style FedProx client update (fedavg.client_update's structure), with
+    `step(w, g, w_server, lr, mu)` -> the amount to subtract from each weight, an
+    optional `loss_term(weights, server_weights, mu)` added to the loss inside the tape,
+    and an optional `after(w, w_server, lr, mu)` applied once after the loop."""
+    def steps(gradients, weights, server_weights, lr, mu):
+        return [step(w, g, s, lr, mu) for w, g, s in zip(weights, gradients, server_weights)]
+
+    return client_update_variant(steps=steps if step else None, loss_term=loss_term,
+                                 after=after, reset=reset)
 
 
-def noise_per_client(updates, c, s, m, noise):
-    noisy = [[t + z for t, z in zip(clip(u, c), noise(s * c))] for u in updates]
-    return [x / m for x in total(noisy)]
-
-
-def std_not_scaled_by_clip(updates, c, s, m, noise):
-    summed = total([clip(u, c) for u in updates])
-    return [(x + z) / m for x, z in zip(summed, noise(s))]
-
-
-def noise_after_dividing(updates, c, s, m, noise):
-    summed = total([clip(u, c) for u in updates])
-    return [x / m + z for x, z in zip(summed, noise(s * c))]
-
-
-def divides_by_arrivals(updates, c, s, m, noise):
-    summed = total([clip(u, c) for u in updates])
-    return [(x + z) / len(updates) for x, z in zip(summed, noise(s * c))]
-
-
-def divides_by_noisy_count(updates, c, s, m, noise):
-    count = len(updates) + float(np.random.default_rng(0).normal(0, s))
-    summed = total([clip(u, c) for u in updates])
-    return [(x + z) / count for x, z in zip(summed, noise(s * c))]
-
-
-def per_coordinate(updates, c, s, m, noise):
-    summed = total([[np.clip(t, -c, c) for t in u] for u in updates])
-    return [(x + z) / m for x, z in zip(summed, noise(s * c))]
-
-
-def normalizes(updates, c, s, m, noise):
-    summed = total([[t * c / norm(u) for t in u] for u in updates])
-    return [(x + z) / m for x, z in zip(summed, noise(s * c))]
-
-
-def no_clipping(updates, c, s, m, noise):
-    return [(x + z) / m for x, z in zip(total(updates), noise(s * c))]
-
-
-def no_noise(updates, c, s, m, noise):
-    return [x / m for x in total([clip(u, c) for u in updates])]
-
-
-def hard_coded_clip(updates, c, s, m, noise):
-    return learner_reference(updates, 0.3, s, m, noise)
-
-
-@pytest.mark.parametrize("solution", [learner_reference, own_rng, dp_fedavg.dp_mean_update])
-def test_right_answers_pass(solution):
-    verdict = nb10.check_dp_aggregate(solution, verbose=False)
-    assert verdict.passed, verdict.message
+def squared_distance(weights, server_weights):
+    return tf.add_n([tf.reduce_sum(tf.square(w - s))
+                     for w, s in zip(weights, server_weights)])
 
 
 def test_untouched_stub_is_not_attempted():
-    verdict = nb10.check_dp_aggregate(stub, verbose=False)
-    assert verdict.status == "not attempted"
+    assert verdict_of(stub).status == "not attempted"
 
 
-@pytest.mark.parametrize("wrong, words", [
-    (per_tensor, "each tensor"),
-    (after_averaging, "after averaging"),
-    (noise_per_client, "for every client"),
-    (std_not_scaled_by_clip, "not noise_multiplier x clip"),
-    (noise_after_dividing, "AFTER dividing"),
-    (divides_by_arrivals, "number of updates that arrived"),
-    (divides_by_noisy_count, "noisy count"),
-    (per_coordinate, "each number"),
-    (normalizes, "also updates that were smaller"),
-    (no_clipping, "did not clip"),
-    (no_noise, "no noise"),
-    (hard_coded_clip, "clip=1"),
-])
-def test_wrong_variants_are_named(wrong, words):
-    verdict = nb10.check_dp_aggregate(wrong, verbose=False)
-    assert verdict.status == "wrong", verdict
-    assert words in verdict.message, verdict.message
+def test_reference_passes():
+    verdict = verdict_of(fedprox.fedprox_client_update)
+    assert verdict.passed, verdict
 
 
-def test_wrong_answers_of_the_cases_are_distinct():
-    """Every named mistake gives a different answer from the right one and from the
-    other mistakes on the checker's cases, so a message can only name the mistake made."""
-    for updates, c, m in nb10.cases():
-        groups = [[nb10._expected(updates, c, m)]]
-        for wrong in nb10._wrong_answers(updates, c, m).values():
-            groups.append(nb10._after_averaging(updates, c, m) if wrong is None else [wrong])
-        for i, group in enumerate(groups):
-            for other in groups[i + 1:]:
-                assert not any(nb10._close(a, b) for a in group for b in other)
+def test_the_loss_form_passes_too():
+    answer = learner_update(loss_term=lambda w, s, mu: mu / 2 * squared_distance(w, s))
+    assert verdict_of(answer).passed
 
 
-def test_use_picks_the_reference_until_it_passes(capsys):
-    failed = nb10.check_dp_aggregate(no_noise, verbose=False)
-    assert nb10.use(failed, no_noise) is dp_fedavg.dp_mean_update
-    passed = nb10.check_dp_aggregate(learner_reference, verbose=False)
-    assert nb10.use(passed, learner_reference) is learner_reference
+def test_checkers_reference_is_course_utils_fedprox():
+    """The checker's own eager reference agrees with course_utils.fedprox."""
+    import course_utils.models as models
+
+    trained, _ = fedprox.fedprox_client_update(
+        models.create_keras_model(), nb10._dataset(), nb10.server_weights(),
+        nb10.LEARNING_RATE, nb10.MU)
+    assert fedavg.max_weight_difference(
+        trained, nb10._variant_update("reference", nb10.LEARNING_RATE, nb10.MU)) < 2e-6
+
+
+WRONG = {
+    "sign": (learner_update(step=lambda w, g, s, lr, mu: lr * (g - mu * (w - s))),
+             "AWAY from the server"),
+    "current weights": (learner_update(
+        loss_term=lambda w, s, mu: mu / 2 * squared_distance(w, [tf.stop_gradient(v)
+                                                                 for v in w])),
+        "exactly FedAvg's"),
+    "no term": (learner_update(), "exactly FedAvg's"),
+    "once per epoch": (learner_update(after=lambda w, s, lr, mu: lr * mu * (w - s)),
+                       "applied once"),
+    "no half": (learner_update(loss_term=lambda w, s, mu: mu * squared_distance(w, s)),
+                "twice as strong"),
+    "loss and gradient": (learner_update(
+        step=lambda w, g, s, lr, mu: lr * (g + mu * (w - s)),
+        loss_term=lambda w, s, mu: mu / 2 * squared_distance(w, s)), "twice as strong"),
+    "mu twice": (learner_update(step=lambda w, g, s, lr, mu: lr * (g + mu * mu * (w - s))),
+                 "mu is applied twice"),
+    "no learning rate": (learner_update(step=lambda w, g, s, lr, mu: lr * g + mu * (w - s)),
+                         "not scaled by the learning rate"),
+    "weight decay": (learner_update(step=lambda w, g, s, lr, mu: lr * (g + mu * w)),
+                     "L2 weight decay"),
+    "norm, not squared": (learner_update(
+        loss_term=lambda w, s, mu: mu / 2 * tf.norm(tf.concat(
+            [tf.reshape(a - b, [-1]) for a, b in zip(w, s)], 0))), "SQUARED norm"),
+    "not reset": (learner_update(step=lambda w, g, s, lr, mu: lr * (g + mu * (w - s)),
+                                 reset=False), "did not start from `server_weights`"),
+    "fixed mu": (learner_update(step=lambda w, g, s, lr, mu: lr * (g + 0.5 * (w - s))),
+                 "use the `mu` argument"),
+}
+
+
+@pytest.mark.parametrize("name", list(WRONG))
+def test_wrong_versions_are_named(name):
+    answer, phrase = WRONG[name]
+    verdict = verdict_of(answer)
+    assert verdict.status == "wrong", (name, verdict)
+    assert phrase in verdict.message, (name, verdict.message)
+    assert "Traceback" not in verdict.message
+
+
+def test_the_named_versions_really_differ():
+    """Each named mistake is its own answer: no two give the same weights."""
+    kinds = ["reference", "sign", "current", "once", "no half", "mu twice", "no lr",
+             "l2", "not reset"]
+    results = {k: nb10._variant_update(k, nb10.LEARNING_RATE, nb10.MU) for k in kinds}
+    for i, a in enumerate(kinds):
+        for b in kinds[i + 1:]:
+            gap = fedavg.max_weight_difference(results[a], results[b])
+            assert gap > 1e-4, (a, b, gap)
+
+
+def test_a_crash_is_reported_without_traceback():
+    def broken(model, dataset, server_weights, learning_rate, mu):
+        return server_weights["kernel"], {}
+
+    verdict = verdict_of(broken)
+    assert verdict.status == "error" and "Traceback" not in verdict.message
+
+
+def test_wrong_return_shape_is_explained():
+    def weights_only(model, dataset, server_weights, learning_rate, mu):
+        return fedprox.fedprox_client_update(model, dataset, server_weights,
+                                             learning_rate, mu)[0]
+
+    verdict = verdict_of(weights_only)
+    assert verdict.status == "wrong" and "(weights, totals)" in verdict.message
+
+
+def test_use_falls_back_to_the_reference(capsys):
+    failed = verdict_of(stub)
+    assert nb10.use(failed, stub) is fedprox.fedprox_client_update
+    passed = verdict_of(fedprox.fedprox_client_update)
+    mine = fedprox.fedprox_client_update
+    assert nb10.use(passed, mine) is mine
+    assert "Using your" in capsys.readouterr().out
+    assert np.isfinite(nb10.MU)

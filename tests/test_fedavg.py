@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import course_utils  # noqa: F401  (installs the worker-safe context)
 from course_utils import data, fedavg, models
 from course_utils import training_loop
 

@@ -1,7 +1,10 @@
 """FedProx built by hand (course_utils.fedprox) against tff.learning on tiny problems.
 
-TFF 0.87's `build_weighted_fed_prox` adds mu * (w_server - w) to each gradient: the
-opposite sign of the proximal term's gradient mu * (w - w_server). So the hand-built
+TFF 0.87's `build_weighted_fed_prox` adds mu * (w_server - w) to each gradient
+(`learning/templates/proximal_client_work.py`, lines 88-94 and 200-206 in v0.87.0:
+`delta_l2_regularizer * (y - x)` with x the current weights, y the initial ones;
+unchanged in v0.88.0, v0.89.0 and main, December 2026): the opposite sign of the
+proximal term's gradient mu * (w - w_server). So the hand-built
 FedProx equals it with mu replaced by -mu (checked here), and a test documents that
 TFF's version pulls clients away from the server model.
 """
@@ -75,3 +78,16 @@ def test_weighted_by_examples(federated_data):
 def test_negative_mu_is_refused():
     with pytest.raises(ValueError, match="mu must be >= 0"):
         fedprox.build_fedprox_process(LR, -0.1)
+
+
+def test_tffs_source_has_the_reversed_term_where_notebook_10_says():
+    import inspect
+
+    from tensorflow_federated.python.learning.templates import proximal_client_work
+
+    lines = inspect.getsource(proximal_client_work).splitlines()
+    for first in (88, 200):  # notebook 10 cites lines 88-94 and 200-206
+        block = "\n".join(lines[first - 1:first + 6])
+        assert block.lstrip().startswith("if delta_l2_regularizer > 0.0:")
+        assert "delta_l2_regularizer * (y - x)" in block
+

@@ -21,7 +21,7 @@ def test_shift_moves_ink_and_fills_background():
 
 
 def test_counts_reach_full_emnists_totals_exactly():
-    from course_utils import sample_writers
+    from course_utils.emnist import sample_writers
 
     with np.load(sample_writers.BUNDLE) as npz:
         bundle = {name: npz[name] for name in ("client_ids", "train_counts", "test_counts")}

@@ -80,15 +80,28 @@ WRONG = {
               "decayed before the first round")],
     "07.1": [("kept = ordered[trim:num_clients - trim]", "kept = ordered[trim:]",
               "kept the largest"),
-             ("ordered = tf.sort(values, axis=0)", "ordered = values", "without sorting")],
-    "09.1": [("(gradient + mu * (variable - start))", "(gradient - mu * (variable - start))",
+             ("return tf.concat([stack_a, stack_b], axis=0)", "return stack_a",
+              "drops the other")],
+    "10.1": [("(gradient + mu * (variable - start))", "(gradient - mu * (variable - start))",
               "AWAY from the server"),
              ("(gradient + mu * (variable - start))", "(gradient + mu * variable)",
               "L2 weight decay")],
-    "10.1": [("noise = gaussian_noise(noise_multiplier * clip)",
-              "noise = gaussian_noise(noise_multiplier)", "not noise_multiplier x clip"),
-             ("scale = min(1.0, clip / norm) if norm > 0 else 1.0", "scale = 1.0",
-              "did not clip")],
+    "10.2": [("variable.assign_sub(learning_rate * (gradient + k))",
+              "variable.assign_sub(learning_rate * (gradient - k))", "sign is flipped"),
+             ("c_i - c - dy / (k * learning_rate), c_i)", "c_i - c - dy, c_i)",
+              "did not divide (x - y) by K * learning_rate")],
+    "10.3": [("control=[c + dc / num_clients", "control=[c + dc", "SUM of dc"),
+             ("return new_state, metrics, outputs.new_control",
+              "return new_state, metrics, client_controls",
+              "control variates came back unchanged")],
+    "10.4": [("pseudo_gradient = [w - m for", "pseudo_gradient = [m - w for",
+              "sign is flipped"),
+             ("optimizer_state=optimizer_state)", 'optimizer_state=state["optimizer_state"])',
+              "new state is not returned")],
+    "11.1": [("stddev = noise_multiplier * clip", "stddev = noise_multiplier",
+              "not noise_multiplier x clip"),
+             ("total = tff.federated_sum(updates)", "total = tff.federated_mean(updates)",
+              "number of clients who came")],
 }
 
 
@@ -312,7 +325,7 @@ EXPECTED = {  # learner -> (status, words in the message)
     "removes-its-files": ("mistake", WRONG["07.1"][0][2]),
     "spawns-processes": ("not attempted", "not attempted"),
     "deletes-the-exercise": ("missing", "not in the notebook"),
-    "renames-the-function": ("missing", "`trimmed_mean` is not defined"),
+    "renames-the-function": ("missing", "`trimmed_mean_parts` is not defined"),
     "honest": ("passed", "correct"),
 }
 
@@ -344,7 +357,7 @@ def tampering_notebooks(pids_file: Path) -> dict:
     deleted.cells = [c for c in deleted.cells if c.get("id") != answer_id]
     notebooks["deletes-the-exercise"] = deleted
     notebooks["renames-the-function"] = with_answer(
-        solved(lesson), key, lambda s: s.replace("def trimmed_mean(", "def my_trimmed_mean("))
+        solved(lesson), key, lambda s: s.replace("def trimmed_mean_parts(", "def my_trimmed_mean_parts("))
     notebooks["honest"] = solved(lesson)
     return notebooks
 
@@ -404,15 +417,16 @@ def test_no_process_of_a_graded_notebook_is_left(tampering_run):
 def sample_submissions(folder: Path) -> None:
     """Five learners: passed, a named mistake, not attempted, missing, an error
     (a TypeError in the exercise's code)."""
-    ten, seven, six = syllabus.lesson("10"), syllabus.lesson("07"), syllabus.lesson("06")
-    save(solved(ten), folder, "ana", ten)
+    eleven, seven, six = syllabus.lesson("11"), syllabus.lesson("07"), syllabus.lesson("06")
+    save(solved(eleven), folder, "ana", eleven)
     save(wrong(solved(seven), "07.1", 1), folder, "ben", seven)
     save(learner(seven), folder, "chloe", seven)
     gone = solved(six)
     gone.cells = [c for c in gone.cells if c.get("id") != marks(six)["06.2"]["answers"][0]]
     save(wrong(gone, "06.1", 0), folder, "dev", six)
-    save(with_answer(solved(ten), "10.1", lambda s: s.replace(
-        "    clipped = []", "    clipped = [] + None")), folder, "eve", ten)
+    save(with_answer(solved(eleven), "11.1", lambda s: s.replace(
+        "stddev = noise_multiplier * clip", "stddev = noise_multiplier * clip + None")),
+        folder, "eve", eleven)
 
 
 def test_two_jobs_give_the_same_gradebook_as_one(tmp_path):
@@ -426,10 +440,10 @@ def test_two_jobs_give_the_same_gradebook_as_one(tmp_path):
         print(result.stdout)
     assert books["1"] == books["2"]
     statuses = {(row["learner"], row["exercise"]): row["status"] for row in books["1"]}
-    assert statuses == {("ana", "10.1"): "passed", ("ben", "07.1"): "mistake",
+    assert statuses == {("ana", "11.1"): "passed", ("ben", "07.1"): "mistake",
                         ("chloe", "07.1"): "not attempted", ("dev", "06.1"): "mistake",
                         ("dev", "06.2"): "missing", ("dev", "06.3"): "passed",
-                        ("eve", "10.1"): "error"}
+                        ("eve", "11.1"): "error"}
 
 
 # ------------------------------------------------------------------ unit tests
@@ -445,7 +459,8 @@ def test_marks_name_the_answer_check_and_needed_cells():
     needed = [cell(nb, i).source for i in marked["needed"]]
     assert "course_utils.setup()" in needed[0] and "train_data" in needed[1]
     # only the import of a cell that does more is needed: not the training loops
-    assert marks(syllabus.lesson("07"))["07.1"]["imports"] == ["import tensorflow as tf"]
+    assert marks(syllabus.lesson("07"))["07.1"]["imports"] == [
+        "import tensorflow as tf", "import tensorflow_federated as tff"]
 
 
 def synthetic(*sources):
@@ -480,7 +495,7 @@ def test_plan_runs_the_learners_answer_and_never_their_checks():
     gone.cells = [c for c in gone.cells if c.get("id") != marked["answers"][0]]
     plan = planning.build(learner(lesson), gone)
     assert list(plan.missing) == ["07.1"] and not [s for s in plan.steps if s.kind == "capture"]
-    assert "nor another cell defining `trimmed_mean`" in plan.missing["07.1"]
+    assert "nor another cell defining `trimmed_mean_parts`" in plan.missing["07.1"]
     # the answer pasted into a new cell (or an editor that drops ids) is still found
     moved = copy.deepcopy(nb)
     cell(moved, marked["answers"][0])["id"] = "pasted-1"

@@ -2,11 +2,12 @@
 
 import os
 import signal
+from pathlib import Path
 
 import pytest
 from jupyter_client.manager import start_new_kernel
 
-from conftest import wait_gone
+from conftest import wait_gone, wait_until
 
 RUN_COMPUTATION = """
 import course_utils, numpy as np, tensorflow_federated as tff
@@ -53,3 +54,24 @@ def test_worker_stops_with_the_kernel(kernel, how):
     else:
         os.kill(manager.provisioner.process.pid, signal.SIGKILL)
     assert wait_gone(worker_pid), f"worker {worker_pid} outlived the kernel ({how})"
+
+
+def test_an_interrupt_leaves_the_worker_serving(kernel):
+    """JupyterLab's stop button sends SIGINT to the kernel's process group: the worker
+    is in a group of its own, so the kernel goes on with the same worker."""
+    manager, client = kernel
+    worker_pid = int(_run(client, RUN_COMPUTATION).split()[-1])
+    manager.interrupt_kernel()
+    again = _run(client, "assert mean([1.0, 3.0]) == 2.0\n"
+                         "print(course_utils.runtime.context.local_worker().pid)")
+    assert int(again.split()[-1]) == worker_pid, "the interrupt killed the kernel's worker"
+
+
+def test_a_worker_that_dies_is_reaped_not_left_a_zombie(kernel):
+    """ipykernel's shutdown waits for every child process, zombies too, until it is
+    killed itself: a dead worker must be reaped at once."""
+    manager, client = kernel
+    worker_pid = int(_run(client, RUN_COMPUTATION).split()[-1])
+    os.kill(worker_pid, signal.SIGTERM)
+    assert wait_until(lambda: not Path(f"/proc/{worker_pid}").exists(), timeout=30), (
+        f"worker {worker_pid} stayed a zombie of the kernel")

@@ -32,6 +32,14 @@ def test_overrides_turn_the_news_toast_off():
     assert overrides[NOTIFICATION_SETTINGS] == {"checkForUpdates": False, "fetchNews": "false"}
 
 
+def test_overrides_open_markdown_files_rendered():
+    """The notebooks' footers link the glossary, a .md file: a click shows it rendered,
+    not in the text editor."""
+    overrides = json.loads((ROOT / "tools" / "jupyterlab-overrides.json").read_text())
+    viewers = overrides["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"]
+    assert viewers == {"markdown": "Markdown Preview"}
+
+
 def test_make_lab_serves_the_course(tmp_path):
     port, token = free_port(), "course-test"
     log = open(tmp_path / "lab.log", "w")

@@ -11,7 +11,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils.authoring import learner_copy, navigation, syllabus
+from course_utils.authoring import exercise_cells, learner_copy, navigation, syllabus
 from course_utils.authoring.learner_copy import STUB, MarkerError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -214,3 +214,62 @@ def test_learner_copy_is_what_its_solved_copy_generates(lesson):
                        f"({', '.join(drift)}): edit {lesson.path(solution=True)} only, then "
                        "run `python -m course_utils nav` (and `make run`)")
     assert STUB in "".join(c.source for c in stored.cells if c.cell_type == "code")
+
+
+# ------------------------------------------------------------ the tally cell
+
+
+def with_check_marks(nb, checks: int):
+    """`nb` with its first `checks` code cells after the setup marked as check cells."""
+    code = [c for c in nb.cells if c.cell_type == "code"][1:]
+    for n, cell in enumerate(code[:checks], 1):
+        cell.metadata[exercise_cells.KEY] = {"exercise": f"02.{n}", "role": exercise_cells.CHECK}
+    return nb
+
+
+def test_an_exercise_notebook_gets_the_tally_of_its_checks_just_before_the_footer():
+    nb = with_check_marks(solved_notebook([nbformat.v4.new_code_cell("g = 1")]), 2)
+    navigation.apply(nb, LESSON)
+    tally = nb.cells[-2]
+    assert (tally.cell_type, tally.id) == ("code", "course-tally-02")
+    assert tally.source == navigation.tally_source(2) and tally.source.endswith("tally(2)")
+    assert nb.cells[-1].source == navigation.footer_source(LESSON)
+    assert sum(navigation.generated_kind(c.get("id")) == "tally" for c in nb.cells) == 1
+
+
+def test_an_unchanged_tally_keeps_its_output_and_a_new_count_loses_it():
+    nb = with_check_marks(solved_notebook([nbformat.v4.new_code_cell("g = 1")]), 2)
+    navigation.apply(nb, LESSON)
+    nb.cells[-2].outputs = [nbformat.v4.new_output("stream", text="exercises solved: 0 of 2")]
+    assert "tally" not in navigation.apply(nb, LESSON).changed
+    assert nb.cells[-2].outputs[0].text == "exercises solved: 0 of 2"
+    with_check_marks(nb, 3)
+    assert "tally" in navigation.apply(nb, LESSON).changed
+    assert (nb.cells[-2].source, nb.cells[-2].outputs) == (navigation.tally_source(3), [])
+
+
+def test_a_notebook_without_checks_has_no_tally():
+    nb = with_check_marks(solved_notebook(), 1)
+    navigation.apply(nb, LESSON)
+    for cell in nb.cells:
+        cell.metadata.pop(exercise_cells.KEY, None)
+    navigation.apply(nb, LESSON)
+    assert all(navigation.generated_kind(c.get("id")) != "tally" for c in nb.cells)
+
+
+@pytest.mark.parametrize("lesson", EXERCISE_LESSONS, ids=lambda lesson: lesson.number)
+def test_each_exercise_notebook_ends_with_its_stored_tally(lesson):
+    """The solved copy's run solved every exercise; the learner copy's, none."""
+    for solution, solved_count in ((True, "all"), (False, 0)):
+        nb = nbformat.read(ROOT / lesson.path(solution), as_version=4)
+        checks = len(exercise_cells.marked_exercises(nb))
+        tally = nb.cells[-2]
+        assert tally.source == navigation.tally_source(checks), lesson.path(solution)
+        assert [o.output_type for o in tally.outputs] == ["stream"], (
+            f"{lesson.path(solution)}: its tally should print one line and show nothing "
+            "else: run it again (tools/run_notebooks.py)")
+        printed = "".join(o.get("text", "") for o in tally.outputs)
+        expected = checks if solved_count == "all" else 0
+        assert printed == f"exercises solved: {expected} of {checks}\n", (
+            f"{lesson.path(solution)}: its tally printed {printed!r}: run it again "
+            "(tools/run_notebooks.py)")

@@ -4,13 +4,13 @@ blocks, `--check`, and the setup cell: the bootstrap only on Colab (tested for r
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
-import pytest
 
 from course_utils.authoring import navigation
 from course_utils.runtime import context as runtime
@@ -265,3 +265,27 @@ def test_setup_cell_in_a_kernel_off_linux_shows_only_the_message():
     assert shown[0]["ename"] == "UnsupportedEnvironment"
     assert shown[0]["traceback"] == [f"UnsupportedEnvironment: {shown[0]['evalue']}"]
     assert "on win32" in shown[0]["evalue"] and "mybinder.org" in shown[0]["evalue"]
+
+
+def test_every_footer_links_the_glossary_and_the_link_resolves():
+    glossary = ROOT / syllabus.GLOSSARY
+    assert glossary.read_text().startswith("# Glossary\n")
+    for path, lesson, _ in navigation.course_files(ROOT):
+        footer = nbformat.read(path, as_version=4).cells[-1]
+        assert navigation.generated_kind(footer.get("id")) == "footer", path.name
+        targets = re.findall(r"\[the glossary\]\(([^)]+)\)", footer.source)
+        assert len(targets) == 1, f"{path}: no glossary link in the footer"
+        assert (path.parent / targets[0]).resolve() == glossary.resolve()
+
+
+def test_a_lesson_without_exercises_loses_stale_grading_marks():
+    """A notebook split from an exercise notebook keeps no grading mark of the old one."""
+    from course_utils.authoring import exercise_cells
+
+    lesson = syllabus.lesson("09")
+    assert not lesson.has_solution
+    nb = hand_written_notebook()
+    nb.cells[4].metadata[exercise_cells.KEY] = {"exercises": ["09.1"], "role": "needed"}
+    result = navigation.apply(nb, lesson)
+    assert "grading marks" in result.changed
+    assert all(exercise_cells.KEY not in c.metadata for c in nb.cells)

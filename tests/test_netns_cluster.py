@@ -18,7 +18,6 @@ import pytest
 import netns
 from conftest import REQUIRE_TIERS_ENV, require_or_skip, wait_gone
 
-import course_utils  # noqa: F401  (installs the worker-safe local context)
 from course_utils import data, fedavg
 from course_utils.runtime import cluster
 

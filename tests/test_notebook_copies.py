@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -28,10 +27,9 @@ from conftest import assert_same_round_data
 from notebook_code import (NOTEBOOKS, definitions, notebook_cells, notebook_function_node,
                            notebook_namespace, normalised_source, package_node)
 
-import course_utils  # noqa: F401  (installs the worker-safe context)
-from course_utils import aggregation, data, fedavg, fedprox, models
-from course_utils.cli import experiment
-from course_utils.exercises import nb06_solutions, nb07
+import course_utils
+from course_utils import (aggregation, data, fedavg, fedprox, models, scaffold,
+                          server_optimizers, variants)
 from course_utils.settings import CourseSettings
 
 # --- comparing behaviour -------------------------------------------------------------
@@ -120,10 +118,10 @@ def _check_model_fn(ns, train):
 
 def _round_data_check(function: str, settings: Callable[[dict], CourseSettings]):
     """The notebook's data-for-round function gives the datasets the terminal's
-    `train` command builds (`experiment.federated_data_for_round`) for its settings."""
+    `train` command builds (`data.federated_data_for_round`) for its settings."""
     def check(ns, train):
         ns.update(train_data=train, train=train, client_ids=train.client_ids)
-        theirs = experiment.federated_data_for_round(train, settings(ns))
+        theirs = data.federated_data_for_round(train, settings(ns))
         for round_num in (1, 2):
             assert_same_round_data(ns[function](round_num), theirs(round_num))
     return check
@@ -149,14 +147,14 @@ def _check_clipped_client_update(ns, train):
     for clip_norm in (0.01, 100.0):
         ours = ns["clipped_client_update"](models.create_keras_model(), dataset, weights,
                                            0.3, clip_norm)
-        theirs = nb06_solutions.clipped_client_update(models.create_keras_model(), dataset,
+        theirs = variants.clipped_client_update(models.create_keras_model(), dataset,
                                                       weights, 0.3, clip_norm)
         assert_same_values(ours, theirs, atol=1e-6)
 
 
 def _check_lr_decay_process(ns, train):
     ours = ns["build_lr_decay_process"](0.3, 0.5)
-    theirs = nb06_solutions.build_lr_decay_process(0.3, 0.5)
+    theirs = variants.build_lr_decay_process(0.3, 0.5)
     assert str(ours.next.type_signature) == str(theirs.next.type_signature)
     clients = small_client_data(train)
     (a, _), (b, _) = (p.next(p.initialize(), clients) for p in (ours, theirs))
@@ -187,11 +185,18 @@ def _check_plain_mean(ns, train):
     assert_same_values(ns["plain_mean"](values), aggregation.tf_mean(values))
 
 
-def _check_trimmed_mean(ns, train):
+def _check_trimmed_mean_parts(ns, train):
+    import tensorflow_federated as tff
+
     values = np.random.default_rng(0).normal(size=(9, 4, 3)).astype(np.float32)
+    value_type = tff.TensorType(np.float32, [4, 3])
     for trim in (0, 1, 3):
-        assert_same_values(ns["trimmed_mean"](tf.constant(values), trim),
-                           nb07.reference(values, trim).astype(np.float32), atol=1e-6)
+        ours = ns["trimmed_mean_parts"](value_type, trim)
+        package = aggregation.trimmed_mean_parts(value_type, trim)
+        for notebook_part, package_part, args in zip(
+                ours, package, [(), (values[:3], values[3]), (values[:2], values[2:]),
+                                (values,)]):
+            assert_same_values(notebook_part(*args), package_part(*args), atol=1e-6)
 
 
 def _both(notebook: str) -> list[str]:
@@ -212,7 +217,7 @@ COPIES = [
     Copy("solutions/05_fedavg_from_scratch.ipynb", "client_update", fedavg.client_update),
     *[Copy(nb, "server_update", fedavg.server_update)
       for nb in _both("05_fedavg_from_scratch.ipynb")],
-    *[Copy(nb, "federated_data_for_round", experiment.federated_data_for_round,
+    *[Copy(nb, "federated_data_for_round", data.federated_data_for_round,
            _round_data_check("federated_data_for_round", lambda ns: CourseSettings(
                clients_per_round=ns["CLIENTS_PER_ROUND"], epochs=ns["EPOCHS"],
                batch_size=ns["BATCH_SIZE"], seed=ns["SEED"])))
@@ -220,11 +225,11 @@ COPIES = [
     # Notebook 06's rounds come from course_utils.comparison.Comparison (no copy in the
     # notebook); tests/test_comparison.py holds its data to federated_data_for_round.
     Copy("solutions/06_modifying_fedavg.ipynb", "midpoint_server_update",
-         nb06_solutions.midpoint_server_update),
+         variants.midpoint_server_update),
     Copy("solutions/06_modifying_fedavg.ipynb", "clipped_client_update",
-         nb06_solutions.clipped_client_update, _check_clipped_client_update),
+         variants.clipped_client_update, _check_clipped_client_update),
     Copy("solutions/06_modifying_fedavg.ipynb", "build_lr_decay_process",
-         nb06_solutions.build_lr_decay_process, _check_lr_decay_process),
+         variants.build_lr_decay_process, _check_lr_decay_process),
     *[Copy(nb, "article_simple_average", aggregation.article_simple_average,
            _same_on_models("article_simple_average", aggregation.article_simple_average,
                            with_weights=False))
@@ -238,16 +243,23 @@ COPIES = [
       for nb in _both("07_aggregation_methods.ipynb")],
     *[Copy(nb, "plain_mean", aggregation.tf_mean, _check_plain_mean)
       for nb in _both("07_aggregation_methods.ipynb")],
-    Copy("solutions/07_aggregation_methods.ipynb", "trimmed_mean",
-         aggregation.trimmed_mean_reference, _check_trimmed_mean),
-    Copy("08_scaling_out.ipynb", "data_for_round", experiment.federated_data_for_round,
+    Copy("solutions/07_aggregation_methods.ipynb", "trimmed_mean_parts",
+         aggregation.trimmed_mean_parts, _check_trimmed_mean_parts),
+    Copy("08_scaling_out.ipynb", "data_for_round", data.federated_data_for_round,
          _round_data_check("data_for_round", lambda ns: CourseSettings(
              clients_per_round=ns["CLIENTS_PER_ROUND"], epochs=5, batch_size=20, seed=0))),
-    # Notebook 09 is an exercise notebook: the learner writes fedprox_client_update (a
-    # stub in the learner copy, graded by exercises/nb09); the solved copy's is the
-    # package's.
-    Copy("solutions/09_beyond_fedavg.ipynb", "fedprox_client_update",
+    # Notebook 10 is an exercise notebook: the learner writes fedprox_client_update,
+    # scaffold_client_update, build_scaffold_next_fn and server_update (stubs in the
+    # learner copy, graded by exercises/nb10 and drift_remedies); the solved copy's are
+    # the package's.
+    Copy("solutions/10_remedies_for_drift.ipynb", "fedprox_client_update",
          fedprox.fedprox_client_update),
+    Copy("solutions/10_remedies_for_drift.ipynb", "scaffold_client_update",
+         scaffold.scaffold_client_update),
+    Copy("solutions/10_remedies_for_drift.ipynb", "build_scaffold_next_fn",
+         scaffold.build_scaffold_next_fn),
+    Copy("solutions/10_remedies_for_drift.ipynb", "server_update",
+         server_optimizers.server_update),
 ]
 
 
@@ -284,7 +296,11 @@ def test_every_notebook_definition_of_a_package_name_is_in_the_table():
     # build_*_next_fn: written out in notebook 05, factored into one round in the package;
     # the solved copy's checker cells (exercises/nb05, under nbval) hold them to the
     # package's behaviour.
-    different = {"count_examples", "build_unweighted_next_fn", "build_weighted_next_fn"}
+    # build_dp_mean: notebook 11's exercise takes the model's weights type and returns
+    # the noised mean *update* from weights; dp_fedavg.build_dp_mean takes updates. The
+    # exercise's checker holds it to dp_fedavg.build_dp_mean_update.
+    different = {"count_examples", "build_unweighted_next_fn", "build_weighted_next_fn",
+                 "build_dp_mean"}
     public = set()
     for module_info in pkgutil.walk_packages(course_utils.__path__, "course_utils."):
         if module_info.name.endswith("__main__"):

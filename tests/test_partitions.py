@@ -29,8 +29,8 @@ def example_ids(arrays):
 
 
 def labelled(arrays):
-    return sorted((int(p), int(l)) for a in arrays.values()
-                  for p, l in zip(a["pixels"][:, 0, 0], a["label"]))
+    return sorted((int(p), int(label)) for a in arrays.values()
+                  for p, label in zip(a["pixels"][:, 0, 0], a["label"]))
 
 
 @pytest.mark.parametrize("deal", [

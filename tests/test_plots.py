@@ -137,6 +137,7 @@ def test_log_loss_ticks_read_as_plain_numbers():
     assert labels and all("10^" not in t and "times" not in t and "×" not in t
                           for t in labels), labels
     assert {"1", "2", "5", "10"} & set(labels), labels
+    assert fig.axes[0].get_ylabel() == "loss (log scale)"  # the axis says it is not linear
 
 
 def test_accuracy_axis_shows_small_differences():

@@ -1,4 +1,4 @@
-"""Notebook 09's plots: label mixes, drift, evaluation-only training curves."""
+"""Notebooks 09 and 10's plots: label mixes, drift, evaluation-only training curves."""
 
 import collections
 
@@ -43,3 +43,28 @@ def test_curves_without_training_and_with_rounds_not_evaluated():
                                      show_training=False)
     (line,) = fig.axes[0].lines
     assert list(line.get_xdata()) == [2, 3] and "test" in line.get_label()
+
+
+def test_drift_over_samples_shades_each_partitions_range():
+    def point(accuracy, low, high):
+        return {"accuracy": accuracy, "accuracy_min": low, "accuracy_max": high,
+                "cosine": 0.0, "cosine_min": -0.1, "cosine_max": 0.1}
+
+    summary = {"IID": {1: point(0.8, 0.79, 0.82), 10: point(0.82, 0.81, 0.84)},
+               "skewed": {1: point(0.8, 0.78, 0.81), 10: point(0.78, 0.75, 0.8)}}
+    left, right = plots.plot_drift_over_samples(summary, start_accuracy=0.8).axes[:2]
+    assert len(left.collections) == len(right.collections) == 2
+    band = left.collections[1].get_paths()[0].vertices[:, 1]
+    assert band.min() == 0.75 and band.max() == 0.81  # skewed's min and max
+    assert np.allclose(left.collections[1].get_facecolor()[0][:3],
+                       matplotlib.colors.to_rgb(left.lines[1].get_color()))
+
+
+def test_over_seeds_draws_the_mean_and_the_range():
+    histories = {"FedAvg": {seed: [{"round": r, "eval_accuracy": 0.1 * r + 0.02 * seed}
+                                   for r in (1, 2, 3)] for seed in range(3)}}
+    ax = plots.plot_over_seeds(histories, chance=0.1).axes[0]
+    assert np.allclose(ax.lines[0].get_ydata(), [0.12, 0.22, 0.32])
+    assert "mean of 3 seeds" in ax.lines[0].get_label()
+    band = ax.collections[0].get_paths()[0].vertices[:, 1]
+    assert np.isclose(band.min(), 0.1) and np.isclose(band.max(), 0.34)

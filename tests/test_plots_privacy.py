@@ -1,4 +1,4 @@
-"""The privacy plots of course_utils.plots (notebook 10): what they draw, and what they
+"""The privacy plots of course_utils.plots (notebook 11): what they draw, and what they
 refuse."""
 
 import matplotlib
@@ -48,3 +48,18 @@ def test_accuracy_vs_epsilon_refuses_infinite_epsilon():
     with pytest.raises(ValueError, match="baseline"):
         plots.plot_accuracy_vs_epsilon([{"epsilon": float("inf"), "accuracy": 0.8,
                                          "label": "sigma=0"}])
+
+
+def test_added_runs_are_separate_points_with_their_own_legend_entry():
+    fig = plots.plot_accuracy_vs_epsilon(
+        [{"epsilon": 6.6, "accuracy": 0.73, "label": "sigma=0.5"},
+         {"epsilon": 0.23, "accuracy": 0.36, "label": "sigma=2"}], baseline=0.78)
+    plots.add_accuracy_vs_epsilon(fig, [{"epsilon": 0.1, "accuracy": 0.74,
+                                         "label": "m=50"}], "50 clients per round")
+    ax = fig.axes[0]
+    added = ax.lines[-1]
+    assert list(added.get_xdata()) == [0.1] and added.get_linestyle() == "None"
+    assert ax.get_xlim()[0] <= 0.1 / 1.6 + 1e-12
+    assert "50 clients per round" in [t.get_text() for t in ax.get_legend().get_texts()]
+    with pytest.raises(ValueError, match="nothing to plot"):
+        plots.add_accuracy_vs_epsilon(fig, [], "empty")

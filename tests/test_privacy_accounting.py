@@ -89,3 +89,15 @@ def test_bad_input_says_what_is_wrong(kwargs, words):
 def test_more_clients_per_round_than_clients_is_refused():
     with pytest.raises(ValueError, match="clients_per_round"):
         pa.privacy_report(1.0, 1.0, 500, 383, 5)
+
+
+def test_fixed_clients_are_accounted_without_sampling():
+    poisson = pa.privacy_report(1.0, 0.5, 10, 383, 12)
+    fixed = pa.privacy_report(1.0, 0.5, 10, 383, 12, sampling="fixed")
+    assert fixed.q == 1.0 and fixed.as_json()["sampling"]["kind"] == "fixed"
+    assert fixed.epsilon == pytest.approx(
+        pa.epsilon(1.0, 1.0, 12, fixed.delta))
+    assert fixed.epsilon > 5 * poisson.epsilon  # no amplification by sampling
+    assert "q = 1" in fixed.sentence() and "10 clients that train every round" in fixed.sentence()
+    with pytest.raises(ValueError, match="choose one of poisson, fixed"):
+        pa.privacy_report(1.0, 0.5, 10, 383, 12, sampling="uniform")

@@ -1,4 +1,4 @@
-"""Notebook 09's comparison set-up (course_utils.remedies): one setting per method, the
+"""Notebook 10's comparison set-up (course_utils.remedies): one setting per method, the
 same sweep rule for all, traffic read from the types (SCAFFOLD twice FedAvg's)."""
 
 import pytest
@@ -64,3 +64,46 @@ def test_sweep_table_marks_the_chosen_value():
     assert "rounds 8-10" in table[0]
     assert table[2] == ("| FedAvg | server step | 0.333: 0.500 / 0.490; **1: 0.700 / 0.690**; "
                         "3: 0.600 / 0.590 | 1 |")
+
+
+def test_the_command_lines_defaults_are_the_sweeps_choices():
+    from course_utils import settings
+
+    assert settings.FEDADAM_SERVER_LEARNING_RATE == remedies.CHOSEN["FedAdam"]
+    assert f"{settings.FEDPROX_MU:.1g}" == f"{remedies.CHOSEN['FedProx']:.1g}"  # 0.01
+
+
+def _histories(finals):
+    """{method: {seed: history}} whose accuracy is 0.1 * round + the method's offset."""
+    return {name: {seed: [{"round": r, "eval_accuracy": 0.1 * r + offsets[seed]}
+                          for r in range(1, 7)] for seed in range(len(offsets))}
+            for name, offsets in finals.items()}
+
+
+def test_seed_summary_pairs_each_seed_with_the_baselines_same_seed():
+    histories = _histories({"FedAvg": [0.0, 0.2, 0.0], "SCAFFOLD": [0.01, 0.21, -0.02]})
+    final = remedies.seed_summary(histories)  # the mean of the last 3 rounds
+    assert final["FedAvg"]["mean"] == pytest.approx(0.5 + 0.2 / 3)
+    assert (final["FedAvg"]["min"], final["FedAvg"]["max"]) == pytest.approx((0.5, 0.7))
+    scaffold_final = final["SCAFFOLD"]
+    # paired: +0.01, +0.01, -0.02 (unpaired means would hide that one seed lost)
+    assert scaffold_final["gap_mean"] == pytest.approx(0.0)
+    assert (scaffold_final["gap_min"], scaffold_final["gap_max"]) == pytest.approx((-0.02, 0.01))
+    assert scaffold_final["above"] == 2 and scaffold_final["seeds"] == 3
+    early = remedies.seed_summary(histories, at_round=2)
+    assert early["SCAFFOLD"]["min"] == pytest.approx(0.18)
+    assert final["FedAvg"]["above"] == 0
+
+
+def test_seed_table():
+    histories = _histories({"FedAvg": [0.0, 0.1], "SCAFFOLD": [0.05, 0.12]})
+    traffic = {"FedAvg": remedies.aggregation.Traffic(100, 112, {}),
+               "SCAFFOLD": remedies.aggregation.Traffic(200, 212, {})}
+    lines = remedies.seed_table(histories, traffic, 10, early=2).splitlines()
+    assert lines[0].startswith("| method | setting | round 2 | vs FedAvg, round 2 | mean of "
+                               "rounds 4-6 |")
+    assert lines[2].startswith("| FedAvg | server step 1 | 0.250 (0.200 to 0.300) | · | "
+                               "**0.550 (0.500 to 0.600)** | · |")
+    assert ("| +0.035 (+0.020 to +0.050), above on 2 of 2 | **0.585 (0.550 to 0.620)** | "
+            "+0.035 (+0.020 to +0.050), above on 2 of 2 |") in lines[3]
+    assert "mean over 2 seeds" in lines[-1]

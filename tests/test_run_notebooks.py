@@ -44,7 +44,7 @@ def test_old_one_stack_summary_is_read_as_the_classic_stack(tmp_path):
 
 
 @pytest.mark.parametrize("number, printed, expected", [
-    ("02", "random clients per round (x)   training accuracy 0.922, central test accuracy 0.823\n", 0.823),
+    ("02", "a new random sample every round   training accuracy 0.922, central test accuracy 0.823\n", 0.823),
     ("05", "after 15 rounds: central test accuracy 0.823, loss 0.642\n", 0.823),
     ("08", "{'loss': 1.003, 'accuracy': 0.84}\n{'loss': np.float32(1.0), 'accuracy': np.float32(0.85)}\n", 0.85),
     ("04", "accuracy 0.5\n", None),  # no headline in notebook 04

@@ -20,6 +20,7 @@ from course_utils.runtime import workers
 HELLO = """
 import os, sys, numpy as np
 import course_utils
+course_utils.activate()
 import tensorflow_federated as tff
 
 @tff.federated_computation(tff.FederatedType(np.float32, tff.CLIENTS))
@@ -53,6 +54,7 @@ def test_tffs_own_runtime_leaves_a_worker_behind():
     (course_utils is imported for its shims, then TFF's own context is put back.)"""
     code = """
 import course_utils
+course_utils.activate()
 import numpy as np, psutil, tensorflow_federated as tff
 tff.backends.native.set_sync_local_cpp_execution_context()
 @tff.federated_computation(tff.FederatedType(np.float32, tff.CLIENTS))

@@ -96,9 +96,20 @@ def test_needs_to_know_the_clients(process):
 
 
 def test_sends_twice_what_fedavg_sends(process):
-    traffic = scaffold.communication(process)
+    traffic = scaffold.traffic(process)
     model_bytes = 4 * (FEATURES * CLASSES + CLASSES)
     assert traffic.download == 2 * model_bytes
     assert traffic.upload_parts["weights_delta"] == model_bytes
     assert traffic.upload_parts["control_delta"] == model_bytes
     assert "new_control" not in traffic.upload_parts  # stays on the client
+
+
+def test_a_client_without_data_keeps_its_control_variate():
+    empty = tf.data.Dataset.from_tensor_slices(collections.OrderedDict(
+        x=np.zeros((0, FEATURES), np.float32), y=np.zeros((0, 1), np.int32))).batch(3)
+    weights = start_state()["weights"]
+    c = [np.ones_like(w) for w in weights]
+    c_i = [2 * np.ones_like(w) for w in weights]
+    dy, dc, new, _ = scaffold.scaffold_client_update(tiny_model(), empty, weights, c, c_i, LR)
+    assert all(np.array_equal(n, ci) for n, ci in zip(new, c_i))
+    assert not any(np.any(np.asarray(d)) for d in [*dy, *dc])

@@ -80,6 +80,7 @@ def test_no_worker_is_left_behind():
 import numpy as np
 import psutil
 import course_utils
+course_utils.activate()
 import tensorflow_federated as tff
 from course_utils import secure_sum
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require_or_skip
+from conftest import SHARED, require_or_skip, require_shared
 
 ROOT = Path(__file__).resolve().parent.parent
-COLAB_FREEZE = ROOT.parent / "shared" / "colab" / "pip-freeze.txt"
+COLAB_FREEZE = SHARED / "colab" / "pip-freeze.txt"
 
 
 def pins(path: Path) -> dict[str, str]:
@@ -25,9 +25,7 @@ def pins(path: Path) -> dict[str, str]:
 
 
 def test_modern_pins_are_colabs_versions():
-    if not COLAB_FREEZE.exists():
-        require_or_skip(f"{COLAB_FREEZE} is not here (only beside the course's "
-                        "development checkouts)")
+    require_shared(COLAB_FREEZE)
     colab, modern = pins(COLAB_FREEZE), pins(ROOT / "requirements-modern.txt")
     marked = {re.sub(r"[-_.]+", "-", line.split("==")[0]).lower()
               for line in (ROOT / "requirements-modern.txt").read_text().splitlines()

@@ -48,3 +48,17 @@ def test_every_environment_skip_goes_through_require_or_skip():
 def test_ci_sets_the_switch():
     ci = (TESTS.parent / ".ci" / "run").read_text()
     assert re.search(rf"^export {REQUIRE_TIERS_ENV}=1$", ci, re.M), ci
+
+
+def test_without_the_shared_folder_its_checks_skip_even_when_tiers_are_required(
+        tmp_path, monkeypatch):
+    """A clone or a fork has no ../shared: its checks skip there, also in CI."""
+    import conftest
+
+    monkeypatch.setenv(REQUIRE_TIERS_ENV, "1")
+    monkeypatch.setattr(conftest, "SHARED", tmp_path / "shared")
+    with pytest.raises(pytest.skip.Exception, match="not in a clone or a fork"):
+        conftest.require_shared(tmp_path / "shared" / "colab" / "pip-freeze.txt")
+    (tmp_path / "shared").mkdir()
+    with pytest.raises(pytest.fail.Exception, match="pip-freeze.txt is not in"):
+        conftest.require_shared(tmp_path / "shared" / "colab" / "pip-freeze.txt")

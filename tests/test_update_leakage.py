@@ -80,3 +80,28 @@ def test_bad_update_shape_is_refused():
         ul.reconstruct_example([np.zeros(10), np.zeros(10)])
     with pytest.raises(ValueError, match="zero"):
         ul.reconstruct_example([np.zeros((784, 10)), np.zeros(10)])
+
+
+def test_a_sum_of_one_example_updates_gives_back_each_unique_label_exactly():
+    """Secure aggregation's sum is not enough: a label held by one client in the cohort
+    gives that client's image back, using a label nobody holds."""
+    x, _ = digits(6, seed=7)
+    x = x.astype(np.float64)
+    y = np.array([0, 1, 1, 2, 3, 3])  # 0 and 2 unique; 4..9 absent
+    summed = [sum(parts) for parts in zip(*(ul.one_step_update(xi[None], [yi], learning_rate=0.2)
+                                           for xi, yi in zip(x, y)))]
+    counts = ul.label_counts_of_sum(summed[1], len(y), 0.2)
+    assert np.allclose(counts, np.bincount(y, minlength=10), atol=1e-9)
+    recovered = ul.reconstruct_from_sum(summed, 0.2, counts)
+    assert sorted(recovered) == [0, 2]
+    assert np.max(np.abs(recovered[0] - x[0])) < 1e-12
+    assert np.max(np.abs(recovered[2] - x[3])) < 1e-12
+
+
+def test_a_sum_without_an_absent_label_is_refused():
+    x, _ = digits(10, seed=8)
+    y = np.arange(10)
+    summed = [sum(parts) for parts in zip(*(ul.one_step_update(xi[None], [yi])
+                                           for xi, yi in zip(x, y)))]
+    with pytest.raises(ValueError, match="absent label"):
+        ul.reconstruct_from_sum(summed, 0.1, np.ones(10))

@@ -14,7 +14,6 @@ import pytest
 
 from conftest import ROOT, run_python, wait_gone
 
-import course_utils  # noqa: F401
 from course_utils.cli import main as cli
 from course_utils.runtime import cluster
 from course_utils.runtime import worker_service

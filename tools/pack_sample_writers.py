@@ -9,7 +9,7 @@ file is present, that the bundle still holds exactly its examples.
 
 import sys
 
-from course_utils import sample_writers
+from course_utils.emnist import sample_writers
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:

@@ -32,6 +32,9 @@ import psutil
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from course_utils.authoring import syllabus  # neither imports TensorFlow
+from course_utils.runtime import compat
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 
@@ -77,7 +80,7 @@ def strip_widget_state(notebook) -> bool:
 
 # The headline accuracy of a notebook: the last match in its printed output.
 HEADLINES = {
-    "02": r"random clients per round .*central test accuracy (\d\.\d+)",
+    "02": r"a new random sample every round .*central test accuracy (\d\.\d+)",
     "05": r"after \d+ rounds: central test accuracy (\d\.\d+)",
     "06": r"constant 1\.0: test accuracy (\d\.\d+)",
     "07": r"no corrupted clients \(simple mean\)\s+test accuracy after \d+ rounds: (\d\.\d+)",
@@ -167,7 +170,7 @@ def main(argv=None) -> int:
     # No progress bars in stored outputs: a saved widget shows its initial "0%".
     os.environ["COURSE_PROGRESS"] = "0"
     data = os.environ.get("COURSE_DATA", "sample")
-    stack = args.stack or _compat().stack().name
+    stack = args.stack or compat.stack().name
     paths = [p.resolve() for p in args.notebooks] or course_notebooks()
     rows = read_summary(args.summary)
     for path in paths:
@@ -278,7 +281,7 @@ def write_summary(rows: dict, path: Path) -> None:
                       _seconds(row.setup_seconds)]
             data.append((stack, row.data))
         lines.append(f"| {name} | {' | '.join(cells)} | {_data_cell(data)} |")
-    expected = {lesson.file for lesson in _syllabus().SYLLABUS}
+    expected = {lesson.file for lesson in syllabus.SYLLABUS}
     lines.append("")
     for stack in stacks:
         mine = {n: r for (n, s), r in rows.items() if s == stack}
@@ -296,38 +299,6 @@ def write_summary(rows: dict, path: Path) -> None:
             line += f"; highest peak memory {mine[worst].mib:.0f} MiB ({worst})"
         lines.append(line + ".")
     path.write_text("\n".join(lines) + "\n")
-
-
-def _syllabus():
-    """course_utils/authoring/syllabus.py, imported without running course_utils'
-    __init__ (which starts TFF): the package is registered as a bare namespace."""
-    import importlib
-    import sys
-    import types
-
-    if "course_utils" in sys.modules:  # already imported for real: use it
-        return importlib.import_module("course_utils.authoring.syllabus")
-    package = types.ModuleType("course_utils")
-    package.__path__ = [str(ROOT / "course_utils")]
-    sys.modules["course_utils"] = package
-    try:
-        return importlib.import_module("course_utils.authoring.syllabus")
-    finally:  # forget the bare namespace: a later `import course_utils` is the real one
-        for name in [n for n in sys.modules if n.split(".")[0] == "course_utils"]:
-            del sys.modules[name]
-
-
-def _compat():
-    """course_utils/runtime/compat.py (no dependencies), loaded without importing
-    course_utils (which starts TFF) or applying its shims in this process."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "_course_compat", ROOT / "course_utils" / "runtime" / "compat.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def _total(rows: dict) -> str:

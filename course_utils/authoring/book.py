@@ -7,8 +7,9 @@ which stages the book's sources into OUT/src and builds the site into OUT/_build
 
 - its table of contents follows `syllabus.SYLLABUS` (a lesson added there appears in
   the book with no edit here). Parts: the course (README as the landing page, then
-  every lesson), the solved copies, and for instructors a reference page (the run
-  summary, the command line, the benchmarks) and GRADING.md (grading submissions);
+  every lesson), the glossary, the solved copies, and for instructors a reference page
+  (the run summary, the command line, the benchmarks), the instructors' notebook
+  (benchmarks, TFF workers, crash recovery) and GRADING.md (grading submissions);
 - links are rewritten in the staged copies only: links between pages stay (the book
   resolves them), a link to a folder or file that has a page goes to that page, and
   a link to any other file of the repository goes to it on GitHub
@@ -62,6 +63,9 @@ SOLVED_INDEX = "solved_copies.md"
 REFERENCE = "reference.md"
 LANDING = "README.md"
 GRADING = "GRADING.md"  # a repository page of the instructors' part
+GLOSSARY = syllabus.GLOSSARY  # a page of the course, after the lessons
+# The instructors' notebook: benchmarks, the command line, TFF workers (a repository page).
+INSTRUCTORS = "instructors/benchmarks_and_workers.ipynb"
 # Folders and files of the repository that have a page in the book: a link to one goes
 # there instead of to GitHub.
 ALIASES = {
@@ -98,7 +102,9 @@ def solved_pages() -> list[str]:
 
 def pages() -> list[str]:
     """Every page of the book, in reading order (paths from the repository root)."""
-    return [LANDING, *lesson_pages(), SOLVED_INDEX, *solved_pages(), REFERENCE, GRADING]
+    return [LANDING, *lesson_pages(), GLOSSARY, SOLVED_INDEX, *solved_pages(), REFERENCE,
+            INSTRUCTORS,
+            GRADING]
 
 
 def table_of_contents() -> dict:
@@ -108,9 +114,11 @@ def table_of_contents() -> dict:
 
     return {"format": "jb-book", "root": entry(LANDING)["file"], "parts": [
         {"caption": "The course", "chapters": [entry(p) for p in lesson_pages()]},
+        {"caption": "Reference", "chapters": [entry(GLOSSARY)]},
         {"caption": "Solved copies",
          "chapters": [entry(SOLVED_INDEX)] + [entry(p) for p in solved_pages()]},
-        {"caption": "For instructors", "chapters": [entry(REFERENCE), entry(GRADING)]},
+        {"caption": "For instructors",
+         "chapters": [entry(REFERENCE), entry(INSTRUCTORS), entry(GRADING)]},
     ]}
 
 
@@ -208,7 +216,7 @@ def solved_index_source() -> str:
              "exercise notebook.", ""]
     for lesson in syllabus.SYLLABUS:
         if lesson.has_solution:
-            lines.append(f"- [{lesson.label} (solved)]({lesson.path(solution=True)}), "
+            lines.append(f"- [{lesson.solved_label}]({lesson.path(solution=True)}), "
                          f"the exercises: [{lesson.label}]({lesson.path()})")
     return "\n".join(lines) + "\n"
 
@@ -218,7 +226,7 @@ def run_summary_section(root: Path = ROOT) -> str:
     if not path.exists():
         return (f"No run summary yet: `make run` writes `{RUN_SUMMARY}` when it "
                 "regenerates the stored outputs.\n")
-    labels = {lesson.path(solved): lesson.label + (" (solved)" if solved else "")
+    labels = {lesson.path(solved): lesson.solved_label if solved else lesson.label
               for lesson in syllabus.SYLLABUS for solved in (False, True)}
     body = []
     for line in path.read_text().splitlines():
@@ -315,7 +323,8 @@ def reference_source(root: Path = ROOT) -> str:
 
 
 def _missing_pages(root: Path) -> list[str]:
-    return [p for p in [LANDING, *lesson_pages(), *solved_pages(), GRADING]
+    return [p for p in [LANDING, *lesson_pages(), GLOSSARY, *solved_pages(), INSTRUCTORS,
+                        GRADING]
             if not (root / p).exists()]
 
 
@@ -329,7 +338,7 @@ def stage(src: Path, root: Path = ROOT) -> None:
         shutil.rmtree(src)
     src.mkdir(parents=True)
     book_pages, assets = set(pages()), set()
-    for page in [LANDING, *lesson_pages(), *solved_pages(), GRADING]:
+    for page in [LANDING, *lesson_pages(), GLOSSARY, *solved_pages(), INSTRUCTORS, GRADING]:
         _stage_page(page, src, root, book_pages, assets)
     (src / SOLVED_INDEX).write_text(solved_index_source())
     (src / REFERENCE).write_text(

@@ -31,9 +31,8 @@ import copy
 import re
 from dataclasses import dataclass
 
-import nbformat
 
-from course_utils.authoring import exercise_cells, navigation
+from course_utils.authoring import diagram_cells, exercise_cells, navigation
 from course_utils.authoring.syllabus import Lesson
 
 BEGIN, END = "# BEGIN SOLUTION", "# END SOLUTION"
@@ -152,6 +151,7 @@ def learner_notebook(solved, lesson: Lesson, existing=None, where: str = "notebo
             cell.source = strip_solutions(cell.source, _cell_label(where, index, cell))
     navigation.apply(nb, lesson, solution=False)
     _carry_outputs(nb, existing)
+    diagram_cells.apply(nb)  # drawn afresh, whatever the stored copy held
     return nb
 
 
@@ -193,7 +193,8 @@ def differences(generated, stored) -> list[str]:
     """Short descriptions of where `stored` differs from `generated`: the cells whose
     source, type, tags or grading marks differ (at most three named), then cell ids, then
     the count."""
-    names = {"header": "header", "setup": "setup cell", "footer": "footer"}
+    names = {"header": "header", "setup": "setup cell", "tally": "tally",
+             "footer": "footer"}
     want, have = signature(generated), signature(stored)
     content, ids = [], 0
     for index, (a, b) in enumerate(zip(want, have)):
@@ -209,4 +210,4 @@ def differences(generated, stored) -> list[str]:
         found.append(f"{ids} cell id{'s' if ids > 1 else ''}")
     if len(want) != len(have):
         found.append(f"the number of cells ({len(have)}, expected {len(want)})")
-    return found
+    return found + [f"diagram {name}" for name in diagram_cells.stale(stored)]

@@ -10,7 +10,11 @@ writes (or, with --check, only compares) for every notebook of the course:
 - the setup cell: the FIRST code cell: on Google Colab it first runs
   `course_utils/runtime/bootstrap.py` (installs the course and TFF; where TFF cannot run, one
   clear message), then `import course_utils` and `course_utils.setup()`;
-- the footer: the LAST cell, markdown: previous / next links;
+- the tally, in an exercise notebook: the code cell before the footer, which prints
+  "exercises solved: k of n" from the checks the learner ran
+  (`course_utils.exercises.tally`);
+- the footer: the LAST cell, markdown: previous / next links, and the glossary
+  (notebooks/GLOSSARY.md);
 
 and the README's blocks between `<!-- BEGIN generated: NAME -->` and
 `<!-- END generated: NAME -->`. Solved copies in notebooks/solutions/ get the same cells
@@ -23,13 +27,17 @@ learner copy inherits them.
 
 The generated cells carry cell ids unique to their notebook: "course-header-05",
 "course-setup-05", "course-footer-05" (and "course-header-05-solved", ... in a solved
-copy), so a book of all notebooks has no duplicate ids. Anything else in a notebook is
-left alone.
+copy), so a book of all notebooks has no duplicate ids.
+
+It also writes the output of every diagram cell, `course_utils.diagrams.draw("NAME")`,
+as `course_utils.diagrams` draws it, and --check reports one that differs
+(`diagram_cells.py`). Anything else in a notebook is left alone.
 """
 
 from __future__ import annotations
 
 import copy
+import posixpath
 import re
 import sys
 from dataclasses import dataclass, field
@@ -38,13 +46,13 @@ from pathlib import Path
 import nbformat
 import nbformat.corpus.words
 
-from course_utils.authoring import exercise_cells, syllabus
+from course_utils.authoring import diagram_cells, exercise_cells, syllabus
 from course_utils.authoring.syllabus import Lesson
 from course_utils.runtime import bootstrap
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: course_utils/authoring/ -> root
 BOOTSTRAP = Path(bootstrap.__file__).resolve()  # what the setup cell runs on Colab
-GENERATED = ("header", "setup", "footer")  # the generated cells, by kind
+GENERATED = ("header", "setup", "tally", "footer")  # the generated cells, by kind
 README_BLOCK = re.compile(
     r"(<!-- BEGIN generated: (?P<name>[\w-]+)[^>]*-->\n)(?P<body>.*?)(<!-- END generated: "
     r"(?P=name) -->)", re.S)
@@ -52,7 +60,8 @@ _NAV_LINE = re.compile(r"^\s*\*\*(Next|Previous):\*\*")
 
 
 def cell_id(kind: str, lesson: Lesson, solution: bool = False) -> str:
-    """The id of generated cell `kind` ("header", "setup", "footer") in one notebook."""
+    """The id of generated cell `kind` ("header", "setup", "tally", "footer") in one
+    notebook."""
     assert kind in GENERATED, kind
     return f"course-{kind}-{lesson.number}" + ("-solved" if solution else "")
 
@@ -69,13 +78,17 @@ def _readme_link(solution: bool) -> str:
     return f"[the syllabus]({'../../' if solution else '../'}README.md#syllabus)"
 
 
+def glossary_link(solution: bool) -> str:
+    return f"[the glossary]({'../' if solution else ''}{posixpath.basename(syllabus.GLOSSARY)})"
+
+
 def _badges(path: str) -> str:
     return (f"[![Open in Binder]({syllabus.BINDER_BADGE})]({syllabus.binder_url(path)}) "
             f"[![Open in Colab]({syllabus.COLAB_BADGE})]({syllabus.colab_url(path)})")
 
 
 def header_source(lesson: Lesson, solution: bool = False) -> str:
-    lines = [f"# {lesson.label}" + (" (solved)" if solution else ""), ""]
+    lines = [f"# {lesson.solved_label if solution else lesson.label}", ""]
     if solution:
         lines += [f"> **Solved copy:** every exercise here is solved. Try them yourself "
                   f"first in {_link(lesson, True)}.", ""]
@@ -124,7 +137,8 @@ def footer_source(lesson: Lesson, solution: bool = False) -> str:
     back = [f"**Previous:** {_link(previous, solution)}"] if previous else []
     if solution:
         back.append(f"**Exercises:** {_link(lesson, True)}")
-    lines.append(" · ".join(back + [f"**All notebooks:** {_readme_link(solution)}"]))
+    lines.append(" · ".join(back + [f"**All notebooks:** {_readme_link(solution)}",
+                                    f"**Words:** {glossary_link(solution)}"]))
     lines.append("")
     if following:
         lines.append(f"**Next:** {_link(following, solution)}")
@@ -163,6 +177,13 @@ class Result:
     path: Path
     changed: list[str] = field(default_factory=list)  # which generated parts differ
     notes: list[str] = field(default_factory=list)  # what a human should look at
+
+
+def tally_source(exercises: int) -> str:
+    """The tally cell of a notebook with `exercises` graded exercises."""
+    return ("# Your score in this notebook: the latest check of each exercise above.\n"
+            "from course_utils.exercises import tally\n\n"
+            f"tally({exercises})")
 
 
 def _new_cell(kind: str, source: str, cell_id: str):
@@ -259,6 +280,27 @@ def _apply_footer(nb, source: str, cell_id: str, result: Result) -> None:
     nb.cells.append(_new_cell("markdown", source, cell_id))
 
 
+def _apply_tally(nb, source: str | None, cell_id: str) -> None:
+    """Put the tally cell just before the footer (none when `source` is None); an
+    unchanged one keeps its outputs."""
+    cell = next((c for c in nb.cells if _kind(c) == "tally" and c.cell_type == "code"), None)
+    _without(nb, "tally")
+    if source is None:
+        return
+    if cell is None:
+        cell = _new_cell("code", source, cell_id)
+    elif cell.source != source:
+        cell.source, cell.outputs, cell.execution_count = source, [], None
+    _set_id(nb, cell, cell_id)
+    nb.cells.insert(len(nb.cells) - 1, cell)
+
+
+def _graded_exercises(nb) -> int:
+    """How many check cells the grading marks name (`exercise_cells`)."""
+    return sum(c.metadata.get(exercise_cells.KEY, {}).get("role") == exercise_cells.CHECK
+               for c in nb.cells)
+
+
 def apply(nb, lesson: Lesson, solution: bool = False) -> Result:
     """Write the generated cells into notebook `nb` (in place), and in the solved copy of
     an exercise notebook the cells' grading marks (`exercise_cells`). Raises
@@ -273,13 +315,20 @@ def apply(nb, lesson: Lesson, solution: bool = False) -> Result:
     _apply_header(nb, header_source(lesson, solution), ids["header"], result)
     _apply_setup(nb, setup_source(lesson, solution), ids["setup"], result)
     _apply_footer(nb, footer_source(lesson, solution), ids["footer"], result)
+    marks_before = [c.metadata.get(exercise_cells.KEY) for c in nb.cells]
     if solution and lesson.has_solution:  # the learner copy inherits them
-        marks_before = [c.metadata.get(exercise_cells.KEY) for c in nb.cells]
         exercise_cells.mark(nb, lesson.number, ids["setup"], str(result.path))
-        if marks_before != [c.metadata.get(exercise_cells.KEY) for c in nb.cells]:
-            result.changed.append("grading marks")
+    elif not lesson.has_solution:  # no exercise: no grading mark (say, left by a split)
+        for cell in nb.cells:
+            cell.metadata.pop(exercise_cells.KEY, None)
+    if marks_before != [c.metadata.get(exercise_cells.KEY) for c in nb.cells]:
+        result.changed.append("grading marks")
+    exercises = _graded_exercises(nb) if lesson.has_solution else 0
+    _apply_tally(nb, tally_source(exercises) if exercises else None, ids["tally"])
+    result.changed += [f"diagram {name}" for name in diagram_cells.apply(nb)]
     after = _signature(nb)
-    for name, kind in (("header", "header"), ("setup cell", "setup"), ("footer", "footer")):
+    for name, kind in (("header", "header"), ("setup cell", "setup"), ("tally", "tally"),
+                       ("footer", "footer")):
         if before.get(kind) != after.get(kind):
             result.changed.append(name)
     if [c[0] for c in before["cells"]] != [c[0] for c in after["cells"]] and not result.changed:
@@ -349,6 +398,9 @@ def sync(root: Path = ROOT, check: bool = False, paths: list[Path] | None = None
             result = apply(nb, lesson, solution)
         except exercise_cells.ExerciseCellError as error:
             problems.append(str(error))
+            continue
+        except diagram_cells.UnknownDiagram as error:
+            problems.append(f"{relative}: {error}")
             continue
         if solution:
             solved_copies[lesson.number] = nb
@@ -428,7 +480,7 @@ def _sync_learner_copies(root: Path, solved_copies: dict, check: bool, wanted,
             nbformat.write(generated, path)
             print(f"wrote {relative} from {solved_relative}: {', '.join(drift)}", file=out)
             if any(c.cell_type == "code" and c.source.strip() and c.execution_count is None
-                   for c in generated.cells):
+                   and not diagram_cells.name_of(c) for c in generated.cells):
                 print("  note: cells whose source changed have no outputs: run the "
                       "learner copy again (make run)", file=out)
     return problems

@@ -10,7 +10,7 @@ Forking the course? `REPOSITORY` in course_utils/repository.py is the ONE place 
 repository the Binder and Colab links open; set it to your fork ("owner/name") and run
 `python -m course_utils nav`.
 
-This module has no dependencies (it is imported by `course_utils.runtime.context`).
+This module has no dependencies beyond `course_utils.repository` (no TensorFlow).
 """
 
 from __future__ import annotations
@@ -22,12 +22,14 @@ from course_utils.repository import (  # noqa: F401 - part of this module's inte
     binder_url, book_url, colab_url, source_url,
 )
 
+GLOSSARY = f"{NOTEBOOK_DIR}/GLOSSARY.md"  # the course's words: every footer links it
+
 
 @dataclass(frozen=True)
 class Lesson:
     """One notebook of the course."""
 
-    number: str  # "00" .. "10"
+    number: str  # "00" .. "11"
     file: str  # file name in notebooks/
     title: str  # without the number: the header is "# {number} · {title}"
     summary: str  # one line for the README's syllabus table
@@ -40,6 +42,13 @@ class Lesson:
     @property
     def label(self) -> str:
         return f"{self.number} · {self.title}"
+
+    @property
+    def solved_label(self) -> str:
+        """The solved copy's label: "02 · X (solved)", "06 · Y (exercises, solved)"."""
+        if self.label.endswith(")"):
+            return self.label[:-1] + ", solved)"
+        return self.label + " (solved)"
 
     def path(self, solution: bool = False) -> str:
         """Path from the repository root, e.g. notebooks/solutions/02_x.ipynb."""
@@ -86,7 +95,7 @@ SYLLABUS: tuple[Lesson, ...] = (
          "define its variables, forward pass and batch output",
          "report local metrics and finalize them at the server "
          "(`report_local_unfinalized_metrics`, `metric_finalizers`)",
-         "check that it trains exactly like the Keras model of notebook 02"),
+         "check that it trains like the Keras model of notebook 02, to float precision"),
         ("02",), "TensorFlow variables and `tf.function`.", 30),
     Lesson(
         "04", "04_federated_core.ipynb", "The Federated Core",
@@ -112,7 +121,8 @@ SYLLABUS: tuple[Lesson, ...] = (
          "train and evaluate it on federated EMNIST",
          "show that it computes the same model as `tff.learning`'s unweighted and "
          "weighted FedAvg"),
-        ("02", "04"), "Notebooks 02 and 04.", 60, has_solution=True),
+        ("02", "04"), "From them: a FedAvg round and federated computations.", 60,
+        has_solution=True),
     Lesson(
         "06", "06_modifying_fedavg.ipynb", "Modifying FedAvg (exercises)",
         "midpoint server update, gradient clipping, client learning-rate decay in server "
@@ -123,14 +133,15 @@ SYLLABUS: tuple[Lesson, ...] = (
          "compare algorithms fairly: every run meets the same randomly sampled clients "
          "(notebook 02 grades the sampler itself)",
          "find the library's clipping (`tff.aggregators.clipping_factory` as "
-         "`model_aggregator=`) and check it against yours",
+         "`model_aggregator=`) and check it against update clipping written by hand",
          "get immediate feedback from a checker on each exercise"),
         ("05",), "Notebook 05's hand-built FedAvg.", 60, has_solution=True),
     Lesson(
         "07", "07_aggregation_methods.ipynb", "Aggregation methods",
         "simple vs weighted averaging, federated averaging, hybrids, IID vs non-IID, "
         "where popular snippets get it wrong",
-        ("compare simple averaging, weighted averaging and federated averaging",
+        ("compare weighting rules (simple, by examples as in FedAvg, by quality), and "
+         "federated averaging against federated SGD",
          "try hybrid aggregation rules",
          "see how each behaves on IID and on non-IID clients",
          "spot where popular code snippets get aggregation wrong",
@@ -138,35 +149,46 @@ SYLLABUS: tuple[Lesson, ...] = (
          "(trimmed mean, as a `tff.federated_aggregate`) against corrupted clients",
          "tune FedSGD before comparing it, and check the library's equivalents "
          "(`build_fed_sgd`, `model_aggregator=`, `tff.aggregators`) against yours"),
-        ("05",), "Notebook 05.", 40, has_solution=True),
+        ("05",), "The hand-built FedAvg of notebook 05 (its `next_fn` and client step).", 40, has_solution=True),
     Lesson(
         "08", "08_scaling_out.ipynb", "Scaling out",
         "the same computation on several TFF workers (TFF's distributed runtime), what "
         "changes and what does not",
-        ("run the same federated computation on several TFF workers with TFF's own "
-         "distributed runtime",
+        ("see how TFF splits a round across workers: the mergeable form of `next`",
+         "run the same federated computation on several TFF workers with TFF's own "
+         "distributed runtime, and check that it computes the same model",
          "what changes when a simulation scales out, and what does not"),
-        ("05",), "Notebook 05.", 25),
+        ("05",), "Notebook 05's hand-built FedAvg.", 20),
     Lesson(
-        "09", "09_beyond_fedavg.ipynb", "Beyond FedAvg",
-        "a CNN through the same code; client drift on label-skewed clients; FedProx, "
-        "SCAFFOLD, server optimizers built by hand and checked against TFF",
+        "09", "09_better_model_and_drift.ipynb", "A better model, and client drift",
+        "a CNN through the same FedAvg to 0.95, and its traffic; label-skewed clients; "
+        "client drift made visible",
         ("train a small CNN with the hand-built FedAvg of notebook 05, unchanged, to 0.95 "
          "test accuracy, and count what it costs on the network",
-         "make client drift visible: label-skewed clients, more local epochs, client "
-         "updates that point apart",
-         "write FedProx's client update (graded), and find where `tff.learning`'s "
-         "FedProx differs from the paper",
-         "build SCAFFOLD with a stateful client (a value placed at CLIENTS) and server "
-         "optimizers (FedAvgM, FedAdam), each checked against TFF or NumPy",
-         "compare the remedies on equal terms, tuned alike"),
-        ("05", "06", "07"), "Notebooks 05-07.", 60, has_solution=True),
+         "deal the same examples to clients three ways (IID, as written, label-skewed) "
+         "and measure how skewed they are",
+         "make client drift visible: label-skewed clients, more local epochs, a worse "
+         "averaged model, on ten samples of clients"),
+        ("05", "07"), "The hand-built FedAvg (05); from notebook 07, writers held in memory and re-partitioned, and bytes read from the types.", 30),
     Lesson(
-        "10", "10_privacy.ipynb", "Privacy",
+        "10", "10_remedies_for_drift.ipynb", "Remedies for drift, built by you",
+        "FedProx, SCAFFOLD and the server optimizers, each written by you, graded and "
+        "checked against TFF or NumPy; one comparison on skewed clients",
+        ("write FedProx's client update (graded), and find where `tff.learning`'s "
+         "FedProx differs from the paper",
+         "write SCAFFOLD's client step and its `next_fn`, with a stateful client (a "
+         "value placed at CLIENTS), graded and checked against NumPy",
+         "write the server optimizers' step (FedAvgM, FedAdam) on the pseudo-gradient, "
+         "graded and checked against `tff.learning`",
+         "compare the remedies on equal terms, tuned alike"),
+        ("05", "06", "09"), "Notebooks 05, 06 and 09 (its skewed clients and drift).", 75,
+        has_solution=True),
+    Lesson(
+        "11", "11_privacy.ipynb", "Privacy",
         "what an update leaks, DP-FedAvg by hand with a real privacy account "
         "(dp_accounting), secure aggregation",
-        ("reconstruct a client's digit from its model update, and see what still leaks "
-         "with more examples and epochs",
+        ("reconstruct a client's digit from its model update, and from a sum of many "
+         "clients' updates; see what still leaks with more examples and epochs",
          "build DP-FedAvg by hand (clip each update, add noise once, a fixed "
          "denominator) and check it against TFF's DP aggregators",
          "compute epsilon with `dp_accounting`, and see accuracy against privacy on the "
@@ -174,7 +196,7 @@ SYLLABUS: tuple[Lesson, ...] = (
          "simulate secure aggregation with `tff.federated_secure_sum_bitwidth`: what it "
          "protects and what it does not",
          "write DP-FedAvg's clip-and-noise aggregation yourself, with a checker"),
-        ("05", "07"), "Notebooks 05 and 07.", 50, has_solution=True),
+        ("05", "07"), "The hand-built FedAvg (05) and how a server aggregates client updates (07).", 50, has_solution=True),
 )
 
 BY_FILE = {lesson.file: lesson for lesson in SYLLABUS}

@@ -55,7 +55,7 @@ class Algorithm:
     options: tuple[Option, ...] = ()
     # "uniform": exactly clients_per_round clients a round; "poisson": each client
     # independently with probability clients_per_round / number of clients
-    # (course_utils.cli.experiment.federated_data_for_round).
+    # (course_utils.data.federated_data_for_round).
     client_sampling: str = "uniform"
     # "module:function", called as function(settings, num_clients) -> extra entries of
     # the JSON result (dp-fedavg: "privacy").
@@ -141,7 +141,7 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
     Algorithm("dp-fedavg", "DP-FedAvg built by hand: each client's whole update clipped "
               "to norm clip, Gaussian noise noise_multiplier x clip on the sum, fixed "
               "denominator, Poisson-sampled clients, (epsilon, delta) reported "
-              "(course_utils.dp_fedavg, notebook 10)", f"{_BUILDERS}:dp_fedavg",
+              "(course_utils.dp_fedavg, notebook 11)", f"{_BUILDERS}:dp_fedavg",
               (Option("clip", DP_CLIP, "the L2 norm bound of each client's whole update",
                       **_POSITIVE),
                Option("noise_multiplier", DP_NOISE_MULTIPLIER,
@@ -154,28 +154,30 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
                       **_one_of("rdp", "pld"))),
               client_sampling="poisson", report="course_utils.dp_fedavg:privacy_of_run"),
     Algorithm("fedprox", "FedProx built by hand: clients add mu/2 |w - w_server|^2 to their "
-              "loss; example-weighted mean (course_utils.fedprox, notebook 09)",
+              "loss; example-weighted mean (course_utils.fedprox, notebook 10)",
               f"{_BUILDERS}:fedprox",
               (Option("mu", FEDPROX_MU, "the proximal strength (0 = weighted FedAvg)",
                       valid=lambda value: value >= 0, valid_text="0 or more"),),
               models=_BOTH_MODELS),
     Algorithm("scaffold", "SCAFFOLD built by hand (control variates, option II; server step "
-              "--server-learning-rate; course_utils.scaffold, notebook 09)",
+              "--server-learning-rate; course_utils.scaffold, notebook 10)",
               f"{_BUILDERS}:scaffold", models=_BOTH_MODELS),
     Algorithm("fedavgm", "weighted FedAvg whose server applies SGD with momentum to the "
               "pseudo-gradient (step --server-learning-rate; "
-              "course_utils.server_optimizers, notebook 09)", f"{_BUILDERS}:fedavgm",
+              "course_utils.server_optimizers, notebook 10)", f"{_BUILDERS}:fedavgm",
               (Option("momentum", FEDAVGM_MOMENTUM, "the server's momentum",
                       valid=lambda value: 0 <= value < 1, valid_text="in [0, 1)"),),
               models=_BOTH_MODELS),
     Algorithm("fedadam", "weighted FedAvg whose server applies Adam to the pseudo-gradient "
               f"(step --server-learning-rate, default {FEDADAM_SERVER_LEARNING_RATE:g} "
-              "here; course_utils.server_optimizers, notebook 09)", f"{_BUILDERS}:fedadam",
+              "here; course_utils.server_optimizers, notebook 10)", f"{_BUILDERS}:fedadam",
               (Option("beta_1", FEDADAM_BETA_1, "Adam's first-moment decay",
                       valid=lambda value: 0 <= value < 1, valid_text="in [0, 1)"),
                Option("beta_2", FEDADAM_BETA_2, "Adam's second-moment decay",
                       valid=lambda value: 0 <= value < 1, valid_text="in [0, 1)"),
-               Option("epsilon", FEDADAM_EPSILON, "Adam's epsilon (Reddi et al.'s tau)",
+               Option("epsilon", FEDADAM_EPSILON, "Adam's epsilon (Reddi et al.'s tau; TFF's "
+                      "bias-corrected step is theirs times sqrt(1 - beta_2^t) / "
+                      "(1 - beta_1^t) at round t)",
                       **_POSITIVE)),
               models=_BOTH_MODELS, server_learning_rate=FEDADAM_SERVER_LEARNING_RATE),
 )}

@@ -30,22 +30,22 @@ def tff_fedavg(settings: CourseSettings):
 
 
 def fedavg_midpoint(settings: CourseSettings):
-    from course_utils.exercises import nb06_solutions
+    from course_utils import variants
 
-    return nb06_solutions.build_midpoint_process(settings.client_learning_rate)
+    return variants.build_midpoint_process(settings.client_learning_rate)
 
 
 def fedavg_clip(settings: CourseSettings):
-    from course_utils.exercises import nb06_solutions
+    from course_utils import variants
 
-    return nb06_solutions.build_clipped_process(settings.client_learning_rate,
+    return variants.build_clipped_process(settings.client_learning_rate,
                                                 settings.extra["clip_norm"])
 
 
 def fedavg_lr_decay(settings: CourseSettings):
-    from course_utils.exercises import nb06_solutions
+    from course_utils import variants
 
-    return nb06_solutions.build_lr_decay_process(settings.client_learning_rate,
+    return variants.build_lr_decay_process(settings.client_learning_rate,
                                                  settings.extra["decay"])
 
 
@@ -87,7 +87,7 @@ def dp_fedavg(settings: CourseSettings):
     return dp_fedavg.build_from_settings(settings)
 
 
-# --- notebook 09: beyond FedAvg -------------------------------------------------------
+# --- notebook 10: remedies for drift -------------------------------------------------------
 
 def fedprox(settings: CourseSettings):
     from course_utils import fedprox

@@ -1,6 +1,6 @@
 """One training run from start to finish: what `python -m course_utils train` does.
 
-    config -> data -> process -> rounds (with progress) -> central evaluation
+    settings -> data -> process -> rounds (with progress) -> central evaluation
 
 `run_experiment` is the same code the notebooks use (`data.sample_clients`,
 `data.make_federated_data`, `training_loop.run_training`, a Keras evaluation on one split),
@@ -26,56 +26,15 @@ class ExperimentError(ValueError):
     """The run's arguments cannot work (e.g. more clients per round than exist)."""
 
 
-def federated_data_for_round(client_data, config: CourseSettings, sampling: str = "uniform"):
-    """`data_for_round(r)`: the client datasets of round r as the course builds them.
-
-    A fresh sample of `config.clients_per_round` clients every round
-    (`data.sample_clients`, seeded by `config.seed` and the round number), or the same
-    first clients every round with `config.fixed_clients` (as the original tutorial);
-    with `sampling="poisson"` each client joins with probability clients_per_round / N
-    (`data.poisson_sample_clients`), and every round is padded with empty clients to
-    the largest round's number (the process must count an empty client as absent, as
-    dp-fedavg does). Each preprocessed with the config's epochs, batch size and pixel
-    inversion.
-    """
-    ids = list(client_data.client_ids)
-    if not 0 < config.clients_per_round <= len(ids):
-        raise ExperimentError(f"--clients-per-round must be between 1 and {len(ids)} (the "
-                              f"number of clients), got {config.clients_per_round}.")
-
-    def clients_of(round_num: int) -> list:
-        if config.fixed_clients:
-            return data.fixed_clients(ids, config.clients_per_round)
-        if sampling == "poisson":
-            return data.poisson_sample_clients(ids, config.clients_per_round, round_num,
-                                               config.seed)
-        return data.sample_clients(ids, config.clients_per_round, round_num, config.seed)
-
-    def datasets_of(clients: list) -> list:
-        return data.make_federated_data(
-            client_data, clients, epochs=config.epochs, batch_size=config.batch_size,
-            seed=config.seed, invert=config.invert)
-
-    if sampling != "poisson" or config.fixed_clients:
-        return lambda round_num: datasets_of(clients_of(round_num))
-
-    # Poisson sampling: the number of clients varies; pad every round with empty
-    # clients to the largest round (see data.pad_with_empty_clients).
-    largest = max(len(clients_of(r)) for r in range(1, config.rounds + 1))
-    template = datasets_of(ids[:1])[0]
-    return lambda round_num: data.pad_with_empty_clients(
-        datasets_of(clients_of(round_num)), largest, template)
-
-
 def evaluation_dataset(split: str, data_arg=None, invert: bool = True):
     """All examples of one split of the source's SQLite file, batched for Keras."""
     return data.central_dataset(data.load_split(split, data_arg), invert=invert)
 
 
-def run_experiment(algorithm: str, config: CourseSettings | None = None, data_arg=None,
+def run_experiment(algorithm: str, settings: CourseSettings | None = None, data_arg=None,
                    eval_split: str | None = None, progress: bool = True,
                    log="stderr") -> dict:
-    """Train `algorithm` (a name from `algorithms.available()`) with `config`.
+    """Train `algorithm` (a name from `algorithms.available()`) with `settings`.
 
     `data_arg` is what `load_emnist(data=...)` takes ("sample", "emnist", a
     directory; None: $COURSE_DATA). `eval_split` names the split of that SQLite file the
@@ -89,16 +48,16 @@ def run_experiment(algorithm: str, config: CourseSettings | None = None, data_ar
     for an unknown algorithm, `data.DataError` for unusable data or an unknown split,
     `ExperimentError` for impossible settings.
     """
-    config = config or CourseSettings()
+    settings = settings or CourseSettings()
     eval_split = eval_split or DEFAULT_EVAL_SPLIT
     entry = algorithms.get(algorithm)  # ValueError naming the algorithms that exist
-    entry.parse_options(config.extra)  # OptionError (exit 2) before any data is read
-    entry.check_model(config.model)
-    if config.rounds < 1:
-        raise ExperimentError(f"--rounds must be at least 1, got {config.rounds}.")
+    entry.parse_options(settings.extra)  # OptionError (exit 2) before any data is read
+    entry.check_model(settings.model)
+    if settings.rounds < 1:
+        raise ExperimentError(f"--rounds must be at least 1, got {settings.rounds}.")
 
     # The same global seeds as course_utils.setup() in a notebook: TensorFlow derives
-    # each dataset's shuffle order from the global seed and `config.seed`, so a run here
+    # each dataset's shuffle order from the global seed and `settings.seed`, so a run here
     # and the same settings in a notebook train the same model.
     from course_utils.runtime import context as runtime
 
@@ -111,9 +70,9 @@ def run_experiment(algorithm: str, config: CourseSettings | None = None, data_ar
         raise data.DataError(f"No split {eval_split!r} in {source.sqlite_path}; it has: "
                              f"{', '.join(data.split_names(splits))}.")
     clients = splits.get(DEFAULT_TRAIN_SPLIT, 0)
-    if not 0 < config.clients_per_round <= clients:
+    if not 0 < settings.clients_per_round <= clients:
         raise ExperimentError(f"--clients-per-round must be between 1 and {clients} (the "
-                              f"number of clients), got {config.clients_per_round}.")
+                              f"number of clients), got {settings.clients_per_round}.")
     if log == "stderr":  # looked up now: sys.stderr may have been replaced since import
         log = sys.stderr
     if log is not None:
@@ -123,24 +82,24 @@ def run_experiment(algorithm: str, config: CourseSettings | None = None, data_ar
     train, _ = data.load_emnist(data=data_arg, verbose=False)
     if eval_split == data.HELDOUT_SPLIT:  # never train on the writers evaluated on
         train = data.without_writers(train, data.heldout_writer_ids(train.client_ids))
-    data_for_round = federated_data_for_round(train, config, entry.client_sampling)
+    data_for_round = data.federated_data_for_round(train, settings, entry.client_sampling)
     try:
-        process = entry.build(config)
+        process = entry.build(settings)
     except ValueError as error:  # a bad option value: say it, no traceback
         raise ExperimentError(str(error)) from None
-    state, history = training_loop.run_training(process, config.rounds, data_for_round,
+    state, history = training_loop.run_training(process, settings.rounds, data_for_round,
                                            progress=progress, description=algorithm)
 
     from course_utils import models
 
     weights = training_loop.model_weights(process, state)
     final = models.evaluate_keras(weights, evaluation_dataset(eval_split, data_arg,
-                                                              config.invert),
-                                  models.model_fn(config.model))
-    report = entry.run_report(config, len(train.client_ids))
+                                                              settings.invert),
+                                  models.model_fn(settings.model))
+    report = entry.run_report(settings, len(train.client_ids))
     return {
         "algorithm": algorithm,
-        "config": {**dataclasses.asdict(config), "data": str(source.sqlite_path),
+        "config": {**dataclasses.asdict(settings), "data": str(source.sqlite_path),
                    "data_mode": source.mode},
         "rounds": [{key: _json_number(row[key]) for key in
                     ("round", "seconds", "train_loss", "train_accuracy")}

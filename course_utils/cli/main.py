@@ -157,7 +157,9 @@ def _add_train_parser(commands) -> None:
                        help="keep TFF's pixels (1.0 = background), as the original tutorial")
     train.add_argument("--fixed-clients", action="store_true",
                        help="the same first clients every round (the original tutorial) "
-                            "instead of a fresh random sample per round")
+                            "instead of a fresh random sample per round (dp-fedavg then "
+                            "accounts its privacy with q = 1: no amplification by "
+                            "sampling)")
     train.add_argument("--extra", type=_key_value, action="append", default=[],
                        metavar="KEY=VALUE", help="an algorithm-specific option (repeatable)")
     train.add_argument("--workers", type=_positive_int, default=1,
@@ -171,6 +173,7 @@ def _add_train_parser(commands) -> None:
 
 
 def _train(args) -> int:
+    from course_utils import training_loop
     from course_utils.cli import algorithms, experiment
     from course_utils.settings import COURSE, CourseSettings
 
@@ -178,7 +181,7 @@ def _train(args) -> int:
     server_learning_rate = args.server_learning_rate
     if server_learning_rate is None:
         server_learning_rate = entry.server_learning_rate or COURSE.server_learning_rate
-    config = CourseSettings(
+    settings = CourseSettings(
         rounds=args.rounds, clients_per_round=args.clients_per_round, seed=args.seed,
         epochs=args.epochs, batch_size=args.batch_size,
         client_learning_rate=args.client_learning_rate,
@@ -187,8 +190,8 @@ def _train(args) -> int:
 
     # Refuse unknown or malformed --extra options, or a model the algorithm cannot
     # train, before any data is read.
-    entry.parse_options(config.extra)
-    entry.check_model(config.model)
+    entry.parse_options(settings.extra)
+    entry.check_model(settings.model)
     if args.workers > args.clients_per_round:
         raise UsageError(f"--workers {args.workers} with --clients-per-round "
                          f"{args.clients_per_round}: each worker trains a share of a "
@@ -196,13 +199,17 @@ def _train(args) -> int:
                          "workers (or more clients per round).")
 
     def run():
+        with training_loop.ctrl_c_never_lost():
+            return train_with_workers()
+
+    def train_with_workers():
         if args.workers == 1:
-            return experiment.run_experiment(args.algorithm, config, args.data,
+            return experiment.run_experiment(args.algorithm, settings, args.data,
                                               args.eval_split, progress=args.progress)
         from course_utils.runtime import cluster  # only needed here: train works without it
 
         with cluster.distributed_context(args.workers):
-            result = experiment.run_experiment(args.algorithm, config, args.data,
+            result = experiment.run_experiment(args.algorithm, settings, args.data,
                                                 args.eval_split, progress=args.progress)
         result["config"]["workers"] = args.workers
         return result
@@ -259,8 +266,9 @@ def _add_worker_parser(commands) -> None:
 
 
 def _worker(args) -> int:
-    from course_utils.runtime import worker_service
+    from course_utils.runtime import compat, worker_service
 
+    compat.apply()  # the readiness check speaks TFF's gRPC protocol: TFF is imported
     return worker_service.serve(args.port, args.host, args.data,
                                 start_timeout=args.start_timeout)
 
@@ -362,14 +370,39 @@ def main(argv=None) -> int:
     from course_utils.runtime.workers import WorkerError
 
     try:
+        if args.run in _COMMANDS_THAT_RUN_TFF:
+            from course_utils.runtime.context import activate
+
+            activate()
         return args.run(args)
     except (DataError, ExperimentError, OptionError, UsageError, WorkerServiceError) as e:
         return _fail(USAGE_ERROR, e)
     except (WorkerError, WorkerLostError) as e:
         return _fail(RUN_ERROR, e)
     except KeyboardInterrupt:
+        from course_utils.runtime import workers
+
+        workers.stop_all_workers()
         print("\ninterrupted (Ctrl-C); the TFF workers were stopped.", file=sys.stderr)
-        return INTERRUPTED
+        _exit_now(INTERRUPTED)
+
+
+# nav and grade never import TensorFlow here (grade's kernels set up their own); worker
+# applies the shims only (it runs no computation here).
+_COMMANDS_THAT_RUN_TFF = (_doctor, _data, _train)
+
+
+def _exit_now(code: int) -> None:
+    """End the process without the interpreter's teardown. After a Ctrl-C, subrounds
+    that the round abandoned may still run on TFF's C++ threads, and tearing the
+    interpreter down under them can abort the process ("terminate called after
+    throwing an instance of ... FATAL: exception not rethrown") instead of exiting with
+    `code`. The workers are stopped by then, and nothing else is left to clean up."""
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _fail(code: int, error: Exception) -> int:

@@ -74,6 +74,10 @@ FRACTION_CASES = [
 
 @checker("Fraction of clients above a threshold")
 def check_fraction_above(make_fraction_above):
+    """Exercise 1: grade `make_fraction_above()`, which returns the federated
+    computation (<readings={float32}@CLIENTS, threshold=float32@SERVER> -> float32@SERVER):
+    the fraction of clients whose reading is strictly above the threshold, no reading
+    leaving its client."""
     computation = _computation(make_fraction_above, "fraction_above")
     signature = computation.type_signature
     params = _parameter_types(signature)
@@ -125,6 +129,9 @@ MEANS_CASES = [
 
 @checker("Mean of the client means")
 def check_mean_of_client_means(make_mean_of_client_means):
+    """Exercise 2: grade `make_mean_of_client_means()`, which returns the federated
+    computation ({float32*}@CLIENTS -> float32@SERVER): each client averages its own
+    readings, then the server averages the clients' means, each client counting once."""
     computation = _computation(make_mean_of_client_means, "mean_of_client_means")
     signature = computation.type_signature
     params = _parameter_types(signature)

@@ -17,8 +17,8 @@ sum of its numbers), the metrics `<loss = s / n, accuracy = n / 10>` and `n`, it
 number of examples; the server step squares the mean (so that it cannot be mistaken for
 doing nothing, nor be moved to the clients unseen).
 
-`use(verdict, yours, reference, name)` picks the learner's code once it passes, and the
-reference from `course_utils.fedavg` until then, so later cells run.
+`use(verdict, yours, name)` picks the learner's code once it passes, and the reference
+from `course_utils.fedavg` until then, so later cells run.
 """
 
 from __future__ import annotations
@@ -36,10 +36,9 @@ EX2 = "Exercise 2 · next_fn, unweighted"
 EX3 = "Exercise 3 · next_fn, example-weighted"
 
 
-def use(verdict, yours, reference, name: str):
-    """Your function if its check passed, else the reference from course_utils.fedavg."""
-    return exercises.use(verdict, yours, reference, name, "course_utils.fedavg")
-
+# Your function once its check passes, else the course's: nb05.use(verdict, yours, name).
+use = exercises.fallback_to({name: "course_utils.fedavg" for name in (
+    "client_update", "build_unweighted_next_fn", "build_weighted_next_fn")})
 
 def _fmt(values) -> str:
     return ", ".join(f"{v:.4g}" for v in np.ravel(values))
@@ -158,6 +157,10 @@ def _client_update_mistakes(server, zeros, batches, lr):
 
 @checker(EX1)
 def check_client_update(client_update):
+    """Exercise 1: grade `client_update(model, dataset, server_weights,
+    learning_rate) -> (weights, totals)`: train `model` on one client's dataset with plain
+    mini-batch SGD, starting from `server_weights`; return the trained weights and the
+    summed metrics."""
     import tensorflow as tf
 
     from course_utils import models
@@ -277,24 +280,24 @@ def _weights_mistakes(weighted: bool):
         mistakes = [
             (_square(_mean(weights)),
              "the new weights are the server step applied to the UNWEIGHTED mean: every "
-             "client counted once, as in exercise 2. Weight each client's weights by its "
-             "number of examples: tff.federated_mean(client_weights, weight=num_examples)."),
+             "client counted once, as in exercise 2. Here a client with 4 examples must "
+             "count four times as much as one with 1."),
             (_square(_mean(weights, [r["batches"] for r in rows])),
              "the clients were weighted by their numbers of BATCHES (dataset elements: "
              "the client datasets are batched, so counting elements counts batches). "
-             "Weight by num_examples, client_update_fn's third output."),
+             "Count examples: client_update_fn's third output."),
         ]
     else:
         mistakes = [
             (_square(_mean(weights, examples)),
              "the mean is weighted by the clients' numbers of examples: that is "
-             "exercise 3. This process is UNWEIGHTED FedAvg, where every client counts "
-             "once: tff.federated_mean(client_weights), without a weight."),
+             "exercise 3. This process is UNWEIGHTED FedAvg: in the model's mean every "
+             "client counts once, whatever its number of examples."),
         ]
     return mistakes + [
         (_square([sum(w[i] for w in weights) for i in range(2)]),
-         "the new weights are the server step applied to the SUM of the client weights: "
-         "average them with tff.federated_mean, not tff.federated_sum."),
+         "the new weights are the server step applied to the SUM of the client weights, "
+         "not their mean."),
         (right_mean,
          "the new weights are the clients' mean without the server step: pass the mean "
          "through server_update_fn with tff.federated_map (step 4)."),
@@ -311,16 +314,15 @@ def _weights_mistakes(weighted: bool):
          "client_update_fn's first output, the client weights."),
         (_square([sum(w[i] for w in scaled) for i in range(2)]),
          "you summed the example-scaled weights n_i * w_i but did not divide by the total "
-         "number of examples: tff.federated_mean(client_weights, weight=num_examples) "
-         "does both."),
+         "number of examples."),
         (_square(_mean(scaled)),
          "you averaged the example-scaled weights n_i * w_i over the clients, which "
-         "divides by the number of clients, not by the number of examples: "
-         "tff.federated_mean(client_weights, weight=num_examples) does it right."),
+         "divides by the number of clients, not by the total number of examples."),
         (_square([sum(n * n * w[i] for n, w in zip(examples, weights)) / sum(examples)
                   for i in range(2)]),
-         "the clients were weighted twice by their numbers of examples (weights scaled "
-         "by num_examples AND weight=num_examples): weight once."),
+         "the clients were weighted twice by their numbers of examples (n_i² instead of "
+         "n_i: the weights scaled by num_examples, then averaged weighted by it again): "
+         "weight once."),
     ]
 
 
@@ -331,16 +333,21 @@ def _metrics_mistake(metrics) -> str | None:
     if _close(metrics, _mean(values, examples)):
         return None
     if _close(metrics, _mean(values)):
-        return ("the round's metrics are an unweighted mean: weight them by the clients' "
-                "numbers of examples (tff.federated_mean(client_metrics, "
-                "weight=num_examples)), so that they are the loss and accuracy over all "
-                "examples, as tff.learning reports them.")
+        return ("the round's metrics are the mean of the clients' own figures, every "
+                "client counted once. The loss over all the round's examples counts each "
+                "client in proportion to its number of examples (client_update_fn's "
+                "third output): a client with 4 examples holds four times as many of "
+                "them as a client with 1.")
+    if _close(metrics, _mean(values, [r["batches"] for r in rows])):
+        return ("the round's metrics are weighted by the clients' numbers of BATCHES "
+                "(dataset elements): weight by examples, client_update_fn's third "
+                "output.")
     if _close(metrics, [sum(v[i] for v in values) for i in range(2)]):
-        return "the round's metrics are summed over the clients: average them, weighted "\
-               "by num_examples."
+        return ("the round's metrics are summed over the clients: the loss over all "
+                "the round's examples is a mean, not a sum.")
     return (f"the round's metrics are [{_fmt(metrics)}], expected "
-            f"[{_fmt(_mean(values, examples))}]: the clients' metrics averaged with "
-            "weight=num_examples.")
+            f"[{_fmt(_mean(values, examples))}]: the loss and accuracy over all the "
+            "round's examples.")
 
 
 def _trace(build):
@@ -365,6 +372,13 @@ def _trace(build):
         if "placed at SERVER" in text:
             raise Mistake(f"tracing next_fn failed: {text} Aggregate values that are at "
                           "the clients (client_update_fn's outputs).") from None
+        if type(error).__name__ == "TypeNotAssignableError" and (
+                text.endswith("@SERVER`") or text.endswith("@CLIENTS`")):
+            raise Mistake(
+                f"tracing next_fn failed: a TensorFlow computation (client_update_fn or "
+                f"server_update_fn) was called on a placed value ({text}). A TensorFlow "
+                "computation runs in one place, on plain values: apply it to a value at "
+                "the clients or at the server with tff.federated_map.") from None
         raise Mistake(f"tracing next_fn failed with TypeError: {text}") from None
     return next_fn, weights_type
 
@@ -390,9 +404,8 @@ def _check_result_type(next_fn, weights_type) -> None:
                       f"{tff.FederatedType(weights_type, tff.SERVER)} (the type of its "
                       f"input state), but it is {state}.")
     if isinstance(metrics, tff.FederatedType) and metrics.placement == tff.CLIENTS:
-        raise Mistake(f"next_fn returns the metrics at the clients ({metrics}): average "
-                      "them at the server with tff.federated_mean(client_metrics, "
-                      "weight=num_examples).")
+        raise Mistake(f"next_fn returns the metrics at the clients ({metrics}): the "
+                      "round's metrics are one loss and one accuracy, at the server.")
     if not (isinstance(metrics, tff.FederatedType) and metrics.placement == tff.SERVER):
         raise Mistake(f"next_fn's second result should be the round's metrics at the "
                       f"server, <loss=float32,accuracy=float32>@SERVER; it is {metrics}.")
@@ -426,9 +439,9 @@ def _check_next_fn(build, weighted: bool) -> str:
         raise Mistake(
             f"on the checker's three test clients the new weights are "
             f"[{_fmt(np.concatenate([np.ravel(w) for w in new_weights]))}], expected "
-            f"[{_fmt(np.concatenate([np.ravel(w) for w in expected]))}]: broadcast, map "
-            f"client_update_fn, {'example-weighted ' if weighted else ''}mean of the "
-            "client weights, then server_update_fn on the mean.")
+            f"[{_fmt(np.concatenate([np.ravel(w) for w in expected]))}]: "
+            f"server_update_fn applied to the {'example-weighted ' if weighted else ''}"
+            "mean of the weights the clients trained from the server's weights.")
     problem = _metrics_mistake(metrics)
     if problem:
         raise Mistake(problem)
@@ -441,9 +454,16 @@ def _check_next_fn(build, weighted: bool) -> str:
 
 @checker(EX2)
 def check_unweighted_next_fn(build_next_fn):
+    """Exercise 2: grade `build_unweighted_next_fn(client_update_fn, server_update_fn,
+    weights_type, data_type)`, which returns `next_fn(server_weights, federated_dataset)`:
+    one FedAvg round whose new server weights come from the mean of the clients' trained
+    weights (each client once), with the round's metrics over all its examples."""
     return _check_next_fn(build_next_fn, weighted=False)
 
 
 @checker(EX3)
 def check_weighted_next_fn(build_weighted_next_fn):
+    """Exercise 3: grade `build_weighted_next_fn(...)` (the same arguments): the same
+    round, except that each client's weights count in proportion to its number of
+    examples."""
     return _check_next_fn(build_weighted_next_fn, weighted=True)

@@ -6,12 +6,14 @@ known, and names the mistake when the answer is wrong:
 - `check_midpoint_server_update(fn)`: the midpoint of two known weight lists.
 - `check_clipped_client_update(fn)`: one SGD step on a batch built to have a huge
   gradient; the update's global norm must be the bound (plus a small-gradient batch
-  that must be left alone, and two huge batches that must each be clipped).
+  that must be left alone, a batch whose kernel and bias gradients have equal norms,
+  so that the norm must be of both together, and two huge batches that must each be
+  clipped).
 - `check_lr_decay_process(build)`: three rounds on two tiny clients; the learning rate
   the clients trained with in rounds 1, 2, 3 is read off the weight updates.
 
-`use(verdict, yours, reference, name)` picks the learner's code once it passes, and
-the reference from `course_utils.exercises.nb06_solutions` until then, so later cells run.
+`use(verdict, yours, name)` picks the learner's code once it passes, and the course's
+own version (`course_utils.variants`) until then, so later cells run.
 """
 
 from __future__ import annotations
@@ -29,11 +31,9 @@ EX2 = "Exercise 2 · gradient clipping"
 EX3 = "Exercise 3 · learning-rate decay"
 
 
-def use(verdict, yours, reference, name: str):
-    """Your function if its check passed, else the reference (says which)."""
-    return exercises.use(verdict, yours, reference, name,
-                         "course_utils.exercises.nb06_solutions")
-
+# Your function once its check passes, else the course's: nb06.use(verdict, yours, name).
+use = exercises.fallback_to({name: "course_utils.variants" for name in (
+    "midpoint_server_update", "clipped_client_update", "build_lr_decay_process")})
 
 def _fmt(values) -> str:
     return ", ".join(f"{v:.4g}" for v in values)
@@ -72,11 +72,22 @@ def midpoint_inputs():
 
 @checker(EX1)
 def check_midpoint_server_update(server_update):
+    """Exercise 1: grade `midpoint_server_update(server_weights, mean_client_weights)
+    -> new weights`: move only halfway from the current weights towards the clients'
+    mean, tensor by tensor."""
     import tensorflow as tf
 
     server, mean = midpoint_inputs()
     tensors = ([tf.constant(s) for s in server], [tf.constant(m) for m in mean])
-    got = _as_arrays(server_update(*tensors), 2, "server_update's result")
+    try:
+        result = server_update(*tensors)
+    except TypeError as error:
+        if "sequence" not in str(error):
+            raise
+        raise Mistake(_JOINED_LISTS + f" (Python says: {str(error).strip()})") from None
+    if isinstance(result, Sequence) and len(result) == 4:
+        raise Mistake(_JOINED_LISTS + ": your result has 4 tensors.")
+    got = _as_arrays(result, 2, "server_update's result")
     expected = [0.5 * (s + m) for s, m in zip(server, mean)]
     if [g.shape for g in got] != [e.shape for e in expected]:
         raise Mistake(f"the result's shapes are {[g.shape for g in got]}, expected "
@@ -99,6 +110,12 @@ def check_midpoint_server_update(server_update):
             f"[{_fmt(mean[1])}] is [{_fmt(got[1])}], and it runs inside a graph.")
 
 
+_JOINED_LISTS = ("the weights are Python lists of tensors [kernel, bias], and on lists + "
+                 "joins the two lists into one of 4 tensors (and a number cannot multiply "
+                 "a list): combine the two lists tensor by tensor, kernel with kernel and "
+                 "bias with bias")
+
+
 def _midpoint_mistake(got, server, mean, expected) -> str:
     known = [
         (mean, "you returned the mean client weights: that is plain FedAvg's server "
@@ -116,6 +133,16 @@ def _midpoint_mistake(got, server, mean, expected) -> str:
         ([2 * m - s for s, m in zip(server, mean)],
          "you moved past the clients' mean (2 * mean - server); the midpoint is "
          "halfway between the two."),
+        ([1.5 * m - 0.5 * s for s, m in zip(server, mean)],
+         "you moved half a step past the clients' mean (mean + (mean - server) / 2); "
+         "the midpoint is halfway between the two."),
+        ([1.5 * s - 0.5 * m for s, m in zip(server, mean)],
+         "you moved AWAY from the clients' mean, by half the update: the update "
+         "points from the server's weights towards the clients' mean "
+         "(mean - server), not the other way."),
+        ([0.5 * m for m in mean],
+         "you returned half of the clients' mean: the midpoint also needs the "
+         "server's current weights."),
         ([np.full_like(s, np.mean(0.5 * (s + m))) for s, m in zip(server, mean)],
          "you averaged the values inside each tensor; average the two weight lists "
          "tensor by tensor, element by element."),
@@ -181,8 +208,17 @@ class _UpdateRunner:
         self.zeros = [np.zeros(v.shape, np.float32) for v in self.model.trainable_variables]
 
     def __call__(self, dataset, learning_rate, clip_norm):
-        result = self.client_update(self.model, dataset, self.zeros, learning_rate,
-                                    clip_norm)
+        try:
+            result = self.client_update(self.model, dataset, self.zeros, learning_rate,
+                                        clip_norm)
+        except Exception as error:  # noqa: BLE001 - name this one, report the others
+            if type(error).__name__ != "OperatorNotAllowedInGraphError":
+                raise
+            raise Mistake(
+                "a Python condition on a tensor (if, min, max, and, or on the norm): "
+                "inside the TensorFlow graph a tensor has no value yet, so Python cannot "
+                "compare it. Compare with TensorFlow operations (tf.minimum, "
+                "tf.maximum, tf.where).") from None
         if not (isinstance(result, Sequence) and len(result) == 2
                 and isinstance(result[1], Mapping)):
             raise Mistake("client_update should return (weights, totals), like "
@@ -201,7 +237,11 @@ class _UpdateRunner:
 
 @checker(EX2)
 def check_clipped_client_update(client_update):
-    from course_utils.exercises import nb06_solutions
+    """Exercise 2: grade `clipped_client_update(model, dataset, server_weights,
+    learning_rate, clip_norm) -> (weights, totals)`: FedAvg's client step in which every
+    batch's step is at most learning_rate x clip_norm in global norm, keeps its
+    direction, and leaves small gradients untouched."""
+    from course_utils import variants
 
     huge_a, huge_b, small = clipping_batches()
     zeros = [np.zeros((784, 10)), np.zeros(10)]
@@ -234,12 +274,21 @@ def check_clipped_client_update(client_update):
             f"a batch whose gradient norm ({_global_norm(small_gradient):.3g}) is below "
             f"the bound (100) must give a plain SGD step, but your step has norm "
             f"{_global_norm(update):.4g} instead of {_global_norm(small_gradient):.4g}. "
-            "Clipping only shrinks gradients that are too large (tf.clip_by_global_norm "
-            "does exactly that); it never scales small ones up.")
+            "Clipping only shrinks gradients that are too large; it never scales small "
+            "ones up.")
 
-    # 4. Two huge batches: each batch's gradient is clipped, not the total update.
+    # 4. A batch whose kernel and bias gradients are as large as each other: the
+    # norm is of all the weights together (on batch 1 the kernel's alone dominates).
+    balanced = balanced_batch()
+    gradient = _gradient(zeros, balanced)
+    update, _ = run(_dataset(balanced), lr, clip)
+    expected = [-lr * g * clip / _global_norm(gradient) for g in gradient]
+    if not _close(update, expected, rtol=1e-3):
+        raise Mistake(_norm_mistake(update, gradient, lr, clip))
+
+    # 5. Two huge batches: each batch's gradient is clipped, not the total update.
     both = _dataset(huge_a, huge_b)
-    reference, _ = _UpdateRunner(nb06_solutions.clipped_client_update)(both, 1.0, clip)
+    reference, _ = _UpdateRunner(variants.clipped_client_update)(both, 1.0, clip)
     update, examples = run(both, 1.0, clip)
     if not _close(update, reference, rtol=1e-3, atol=1e-5):
         total = _global_norm(update)
@@ -252,13 +301,42 @@ def check_clipped_client_update(client_update):
                 "per-batch step, before applying the gradient.")
         raise Mistake(f"after two batches with huge gradients your update differs from "
                       f"the expected one (norm {total:.4g}, expected "
-                      f"{_global_norm(reference):.4g}). Clip each batch's gradients "
-                      "with tf.clip_by_global_norm, then take the SGD step.")
+                      f"{_global_norm(reference):.4g}). Bound each batch's gradient, "
+                      "then take the SGD step.")
     if examples != 8:
         raise Mistake(f"the totals count {examples:g} examples for two batches of 4.")
     return (f"a gradient of norm {norm:.0f} was clipped to {clip:g} (step norm "
             f"{lr * clip:g} at learning rate {lr:g}), small gradients are untouched, "
             "and every batch is clipped.")
+
+
+def balanced_batch():
+    """Four examples with ink in one pixel (1.0) and one label: the kernel's gradient is
+    then the bias's, in one row, so the two tensors have the same norm."""
+    x = np.zeros((4, 784))
+    x[:, 0] = 1.0
+    return _batch(x, [3, 3, 3, 3])
+
+
+def _norm_mistake(update, gradient, lr, clip) -> str:
+    norms = [float(np.linalg.norm(g)) for g in gradient]
+    candidates = [
+        (sum(norms), "the norm you divide by is the sum of the tensors' norms "
+                     f"({_fmt(norms)} give {sum(norms):.4g}), not their global norm "
+                     f"({_global_norm(gradient):.4g}): the square root of the sum of "
+                     "all the squared values, kernel and bias together."),
+        (norms[0], "the norm you divide by is the kernel's alone "
+                   f"({norms[0]:.4g}); the bound is on all the weights together, "
+                   f"kernel and bias: their global norm is {_global_norm(gradient):.4g}."),
+    ]
+    for norm, message in candidates:
+        if _close(update, [-lr * g * min(1.0, clip / norm) for g in gradient], rtol=1e-3):
+            return message
+    return (f"on a batch whose kernel and bias gradients have norms {_fmt(norms)} "
+            f"(global norm {_global_norm(gradient):.4g}), with clip_norm={clip:g} and "
+            f"learning_rate={lr:g}, the step should have norm {lr * clip:g}; yours has "
+            f"{_global_norm(update):.4g}. The bound is on the global norm of all the "
+            "gradients together.")
 
 
 def _clipping_mistake(update, gradient, lr, clip) -> str:
@@ -267,18 +345,16 @@ def _clipping_mistake(update, gradient, lr, clip) -> str:
     candidates = [
         ([-lr * g for g in gradient],
          f"the gradient was not clipped: its norm is {_global_norm(gradient):.4g}, the "
-         f"bound is {clip:g}. Clip the gradients with tf.clip_by_global_norm before "
-         "the SGD step."),
+         f"bound is {clip:g}. Bound each batch's gradient before the SGD step."),
         ([-lr * g for g in per_tensor],
          f"you clipped each tensor separately (tf.clip_by_norm per tensor): kernel and "
          f"bias each have norm {clip:g}, so together they have "
-         f"{_global_norm(per_tensor):.4g} > {clip:g}. Clip by the global norm of all "
-         "gradients together: tf.clip_by_global_norm(gradients, clip_norm)."),
+         f"{_global_norm(per_tensor):.4g} > {clip:g}, and the direction changed. The "
+         "bound is on the global norm of all the gradients together."),
         ([-lr * np.clip(g, -clip, clip) for g in gradient],
          f"you clipped each value to [-{clip:g}, {clip:g}] (clip by value): the "
          f"gradient's norm is still {_global_norm([np.clip(g, -clip, clip) for g in gradient]):.4g}"
-         f" and its direction changed. Clip by global norm: "
-         "tf.clip_by_global_norm(gradients, clip_norm)."),
+         f" and its direction changed. Scale the whole gradient instead."),
         ([-g * clip / _global_norm(gradient) for g in gradient],
          f"the step has norm {clip:g}: you clipped learning_rate × gradient (the "
          f"step) instead of the gradient. Clip the gradients, then multiply by the "
@@ -286,6 +362,10 @@ def _clipping_mistake(update, gradient, lr, clip) -> str:
         ([lr * g * clip / _global_norm(gradient) for g in gradient],
          "the step goes uphill (+learning_rate × gradient): subtract it, as "
          "fedavg.client_update does (assign_sub)."),
+        ([-lr * g * clip / _global_norm(gradient) ** 2 for g in gradient],
+         f"the step has norm {got:.3g}, far below {lr * clip:g}: you divided by the "
+         "SQUARED global norm. Scaling by clip_norm / norm gives the gradient length "
+         "clip_norm."),
     ]
     for candidate, message in candidates:
         if _close(update, candidate, rtol=1e-3):
@@ -377,6 +457,10 @@ def _seen_rate(before, after, clients, round_num) -> float:
 
 @checker(EX3)
 def check_lr_decay_process(build):
+    """Exercise 3: grade `build_lr_decay_process(initial_learning_rate, decay)`:
+    FedAvg whose server state carries the client learning rate; the clients train with
+    the rate they receive, the server multiplies it by `decay` after each round, and
+    round 1 uses the initial rate."""
     import tensorflow_federated as tff
 
     process = build(INITIAL_RATE, DECAY)

@@ -1,249 +1,208 @@
-"""Checker for notebook 10 (privacy): DP-FedAvg's clip-and-noise aggregation.
+"""Checker for notebook 10 (remedies for drift).
 
-The learner writes
+Exercise: `fedprox_client_update(model, dataset, server_weights, learning_rate, mu)`,
+FedProx's client step: `course_utils.fedavg.client_update` whose every SGD step
+follows gradient + mu * (w - server_weights), the gradient of
+loss + mu/2 * ||w - server_weights||^2. Returns (weights, totals).
 
-    dp_aggregate(client_updates, clip, noise_multiplier, clients_per_round, gaussian_noise)
+The checker runs the learner's function on a small hand-made client (the course's
+linear model, four batches, server weights that are not zero) and compares the trained
+weights with the reference (`course_utils.fedprox.fedprox_client_update`) and with
+plausible wrong versions, each of which has its own message:
 
-where `client_updates` holds one update per client that took part (a list [kernel,
-bias] of arrays) and `gaussian_noise(stddev)` returns Gaussian noise shaped like one
-update. The right answer (`course_utils.dp_fedavg.dp_mean_update`): clip each client's
-WHOLE update to global norm `clip`, sum, add noise of std noise_multiplier x clip once,
-divide by the fixed `clients_per_round`.
+- the proximal term's sign flipped (a pull away from the server model);
+- the distance measured to the current weights (w - w = 0: plain FedAvg), or no term;
+- the pull applied once, after the local training (once per epoch), not in every step;
+- the 1/2 left out (mu * ||w - w_s||^2: twice the pull);
+- mu applied twice (mu * mu * (w - w_s));
+- the proximal step not multiplied by the learning rate;
+- L2 weight decay (mu * w: distance to zero) instead of distance to the server;
+- the norm instead of the squared norm (no gradient at w = w_s: NaN);
+- training from the model's own weights instead of from `server_weights`.
 
-The checker first runs it without noise on hand-made updates whose right answer is
-known and whose plausible wrong answers all differ (per-tensor clipping, clipping after
-averaging, per-coordinate clipping, scaling every update to the bound, no clipping,
-dividing by the number of updates that arrived, not dividing); then with noise, where
-it measures the noise in the result (result x clients_per_round minus the clipped sum,
-7,850 numbers) and compares its std with noise_multiplier x clip (noise per client,
-noise not scaled by the clip, noise added after dividing, no noise).
-
-`use(verdict, yours)` picks the learner's function once it passes, else the reference.
+`use(verdict, yours)` returns the learner's function once it passes, else the
+reference, so later cells run.
 """
 
 from __future__ import annotations
 
+import collections
+import functools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from course_utils import exercises
 from course_utils.exercises import Mistake, checker
 
-EXERCISE = "Exercise 10.1 · DP-FedAvg's clip-and-noise aggregation"
-SHAPES = [(784, 10), (10,)]
-RATIO_TOLERANCE = 0.05  # the noise's measured std is within 5% of the expected one
+EXERCISE = "Exercise 10.1 · FedProx client update"
+LEARNING_RATE, MU = 0.25, 0.5
 
 
-def use(verdict, yours):
-    """Your `dp_aggregate` if its check passed, else the reference (says which)."""
-    from course_utils import dp_fedavg
+# Your function once its check passes, else the course's: nb10.use(verdict, yours).
+use = exercises.fallback_to({"fedprox_client_update": "course_utils.fedprox"})
 
-    if verdict.passed:
-        print("Using your dp_aggregate.")
-        return yours
-    print("Using the reference dp_aggregate (course_utils.dp_fedavg.dp_mean_update) "
-          "until yours passes the check.")
-    return dp_fedavg.dp_mean_update
+# --- the test client -------------------------------------------------------------------
 
-
-# --- hand-made client updates --------------------------------------------------------
-
-def _update(rng, kernel_norm, bias_norm):
-    kernel = rng.standard_normal(SHAPES[0])
-    bias = rng.standard_normal(SHAPES[1])
-    return [kernel * kernel_norm / np.linalg.norm(kernel),
-            bias * bias_norm / np.linalg.norm(bias)]
+def client_batches():
+    """Four batches of four examples with sparse ink (like inverted pixels)."""
+    rng = np.random.default_rng(9)
+    x = (rng.random((16, 784)) < 0.15) * rng.random((16, 784))
+    y = np.array([3, 3, 7, 1, 3, 7, 7, 0, 3, 1, 1, 7, 3, 0, 7, 3])
+    return x.astype(np.float32), y.astype(np.int32).reshape(-1, 1)
 
 
-def cases():
-    """Two cases (updates, clip, clients_per_round). Fewer clients came than expected
-    (Poisson sampling), one update is below the bound, the others above it, and in one
-    of them both tensors exceed the bound on their own."""
-    rng = np.random.default_rng(10)
-    first = [_update(rng, 0.06, 0.08),   # norm 0.1: below the bound 0.3
-             _update(rng, 3.0, 4.0),     # norm 5: kernel and bias each above 0.3
-             _update(rng, 1.1, 0.48)]    # norm 1.2
-    second = [_update(rng, 0.5, 0.1), _update(rng, 0.2, 2.0), _update(rng, 12.0, 0.3),
-              _update(rng, 0.4, 0.3)]
-    return [(first, 0.3, 5.0), (second, 1.0, 8.0)]
+def server_weights():
+    rng = np.random.default_rng(4)
+    return [rng.normal(0.0, 0.05, (784, 10)).astype(np.float32),
+            rng.normal(0.0, 0.1, 10).astype(np.float32)]
 
 
-# --- the right answer and the wrong ones ------------------------------------------------
+def _dataset():
+    import tensorflow as tf
 
-def _norm(tensors):
-    return float(np.sqrt(sum(np.sum(np.square(t)) for t in tensors)))
-
-
-def _scaled(update, factor):
-    return [np.asarray(t, np.float64) * factor for t in update]
+    x, y = client_batches()
+    return tf.data.Dataset.from_tensor_slices(collections.OrderedDict(x=x, y=y)).batch(4)
 
 
-def _clip(update, clip):
-    return _scaled(update, min(1.0, clip / _norm(update)))
+# --- what a client update computes: the reference and the wrong versions ---------------
+
+@functools.lru_cache(maxsize=None)
+def _variant_update(kind: str, learning_rate: float, mu: float):
+    """Trained weights (numpy) of FedProx's client update written as `kind`."""
+    import tensorflow as tf
+
+    from course_utils import models
+
+    model = models.create_keras_model()
+    start = [tf.constant(w) for w in server_weights()]
+    weights = model.trainable_variables
+    if kind != "not reset":
+        for variable, value in zip(weights, start):
+            variable.assign(value)
+    loss_fn = tf.keras.losses.SparseCategoricalCrossentropy()
+    coefficient = {"reference": mu, "sign": -mu, "no half": 2 * mu, "mu twice": mu * mu,
+                   "not reset": mu}.get(kind, 0.0)
+    for batch in _dataset():
+        with tf.GradientTape() as tape:
+            loss = loss_fn(batch["y"], model(batch["x"], training=True))
+        gradients = tape.gradient(loss, weights)
+        for variable, gradient, server in zip(weights, gradients, start):
+            step = learning_rate * (gradient + coefficient * (variable - server))
+            if kind == "no lr":
+                step = learning_rate * gradient + mu * (variable - server)
+            elif kind == "l2":
+                step = learning_rate * (gradient + mu * variable)
+            variable.assign_sub(step)
+    if kind == "once":
+        for variable, server in zip(weights, start):
+            variable.assign_sub(learning_rate * mu * (variable - server))
+    return tuple(v.numpy().astype(np.float64) for v in weights)
 
 
-def _sum(updates):
-    return [np.sum([u[i] for u in updates], axis=0) for i in range(len(SHAPES))]
+MISTAKES = {
+    "sign": "your client moves AWAY from the server's weights: the proximal term's "
+            "sign is flipped. The gradient of mu/2 * ||w - w_server||^2 is "
+            "+mu * (w - w_server); add it to the loss's gradient (then subtract "
+            "learning_rate * the sum), so that the pull goes back towards the server.",
+    "fedavg": "your update is exactly FedAvg's: the proximal term has no effect. Measure "
+              "the distance to `server_weights` (the weights the round started from), not "
+              "to the current weights (w - w is always 0), and put the term inside the "
+              "GradientTape (on the loss) or add mu * (w - server_weights) to the gradient.",
+    "once": "the pull towards the server is applied once, after the local training (as if "
+            "once per epoch), instead of in every SGD step. It is part of the loss, so it "
+            "belongs in each step's gradient.",
+    "no half": "the pull is twice as strong as it should be: mu * ||w - w_server||^2 "
+               "without the 1/2 (its gradient is 2 * mu * (w - w_server)), or the term "
+               "added both to the loss and to the gradient. FedProx's term is "
+               "mu/2 * ||w - w_server||^2, gradient mu * (w - w_server).",
+    "mu twice": "mu is applied twice: your pull is mu * mu * (w - w_server). The proximal "
+                "gradient is mu * (w - w_server), once.",
+    "no lr": "the proximal step is not scaled by the learning rate: you take "
+             "w - learning_rate * gradient - mu * (w - w_server). Both parts of the "
+             "gradient get the same step: w - learning_rate * (gradient + mu * (w - w_server)).",
+    "l2": "this is L2 weight decay, a pull towards ZERO (mu * w). FedProx pulls towards "
+          "the server's weights: mu * (w - server_weights).",
+    "not reset": "the client did not start from `server_weights`: assign them to the "
+                 "model's variables first (as fedavg.client_update does), then train.",
+}
 
 
-def _wrong_answers(updates, clip, m):
-    """{mistake message: what that mistake returns} (no noise)."""
-    k = len(updates)
-    total = _sum([_clip(u, clip) for u in updates])
-    raw = _sum(updates)
-    return {
-        "you clipped each tensor (kernel, bias) to the bound on its own. Clip the "
-        "client's WHOLE update: compute one norm over all its tensors together "
-        "(the global norm) and scale every tensor by min(1, clip / norm); per-tensor "
-        "clipping lets an update's norm reach clip x sqrt(number of tensors).":
-            _scaled(_sum([[t * min(1.0, clip / np.linalg.norm(t)) for t in u]
-                          for u in updates]), 1 / m),
-        "you clipped after averaging (or summing): one client's update can still be "
-        "arbitrarily large inside the sum. Clip each client's update BEFORE adding "
-        "them up; that bounds what any one client can change.":
-            None,  # several forms, see _after_averaging
-        "you clipped each number to [-clip, clip] (np.clip / tf.clip_by_value). The "
-        "bound is on the update's L2 norm: scale the whole update by "
-        "min(1, clip / norm).":
-            _scaled(_sum([[np.clip(t, -clip, clip) for t in u] for u in updates]), 1 / m),
-        "you scaled every update to norm exactly `clip`, also updates that were "
-        "smaller. Clipping only shrinks updates whose norm exceeds the bound: "
-        "scale by min(1, clip / norm).":
-            _scaled(_sum([_scaled(u, clip / _norm(u)) for u in updates]), 1 / m),
-        "you did not clip the updates: without a bound, one client can move the "
-        "average as far as it likes, and no amount of noise hides it.":
-            _scaled(raw, 1 / m),
-        f"you divided by the number of updates that arrived ({k}) instead of the "
-        f"fixed clients_per_round ({m:g}). Under Poisson sampling that number is "
-        "random and depends on who took part: dividing by it (or by a noisy count) "
-        "leaks it. Divide by clients_per_round.":
-            _scaled(total, 1 / k),
-        f"you returned the sum of the clipped updates: divide it by "
-        f"clients_per_round ({m:g}).":
-            total,
-    }
+def _close(a, b, atol=2e-6) -> bool:
+    return len(a) == len(b) and all(np.shape(x) == np.shape(y) and
+                                    np.allclose(x, y, rtol=1e-4, atol=atol)
+                                    for x, y in zip(a, b))
 
 
-def _after_averaging(updates, clip, m):
-    k = len(updates)
-    raw = _sum(updates)
-    return [_clip(_scaled(raw, 1 / m), clip), _clip(_scaled(raw, 1 / k), clip),
-            _scaled(_clip(raw, clip), 1 / m)]
+def _run(client_update, model, learning_rate: float, mu: float):
+    """The learner's trained weights (numpy) and number of examples counted, from a
+    model whose own weights are zero (so that not starting from the server shows)."""
+    import tensorflow as tf
 
-
-def _expected(updates, clip, m):
-    return _scaled(_sum([_clip(u, clip) for u in updates]), 1 / m)
-
-
-# --- running the learner's function -----------------------------------------------------
-
-class _Noise:
-    """The `gaussian_noise(stddev)` the learner gets: seeded, and it records calls."""
-
-    def __init__(self, seed):
-        self.rng = np.random.default_rng(seed)
-        self.calls: list[float] = []
-
-    def __call__(self, stddev):
-        try:
-            stddev = float(np.asarray(stddev))
-        except (TypeError, ValueError):
-            raise Mistake(f"gaussian_noise(stddev) takes one number, the noise's "
-                          f"standard deviation; you passed {type(stddev).__name__}.") from None
-        self.calls.append(stddev)
-        return [self.rng.standard_normal(shape) * stddev for shape in SHAPES]
-
-
-def _call(dp_aggregate, updates, clip, noise_multiplier, m, noise):
-    copies = [[np.array(t, np.float32) for t in u] for u in updates]  # theirs to change
-    result = dp_aggregate(copies, clip, noise_multiplier, m, noise)
-    if isinstance(result, Mapping) or not isinstance(result, Sequence):
-        raise Mistake("dp_aggregate should return a list [kernel, bias] shaped like one "
-                      f"update, got {type(result).__name__}.")
-    result = [np.asarray(t, np.float64) for t in result]
-    if [t.shape for t in result] != SHAPES:
-        raise Mistake(f"the result should be shaped like one update, {SHAPES}; yours "
-                      f"has shapes {[t.shape for t in result]}.")
-    return result
-
-
-def _close(a, b, rtol=1e-4, atol=1e-7):
-    return b is not None and all(np.allclose(x, y, rtol=rtol, atol=atol) for x, y in zip(a, b))
-
-
-def _check_without_noise(dp_aggregate, updates, clip, m):
-    got = _call(dp_aggregate, updates, clip, 0.0, m, _Noise(0))
-    if _close(got, _expected(updates, clip, m)):
-        return
-    for message, wrong in _wrong_answers(updates, clip, m).items():
-        candidates = _after_averaging(updates, clip, m) if wrong is None else [wrong]
-        if any(_close(got, candidate) for candidate in candidates):
-            raise Mistake(message)
-    expected = _expected(updates, clip, m)
-    raise Mistake(f"with noise_multiplier=0 (no noise), clip={clip:g} and "
-                  f"clients_per_round={m:g}, the bias of the result should be "
-                  f"[{', '.join(f'{v:.4g}' for v in expected[1][:3])}, ...], yours is "
-                  f"[{', '.join(f'{v:.4g}' for v in got[1][:3])}, ...]. Clip each "
-                  "update (as a whole) to norm clip, sum, divide by clients_per_round.")
-
-
-def _noise_mistake(ratio, k, clip, sigma, m, calls) -> str | None:
-    """The mistake that makes the noise's std `ratio` times sigma x clip, if known."""
-    near = lambda target: abs(ratio / target - 1) < RATIO_TOLERANCE  # noqa: E731
-    per_client = len(calls) == k and k > 1
-    if ratio < 0.02:
-        return ("with noise_multiplier > 0 your result has no noise in it: add Gaussian "
-                "noise of std noise_multiplier x clip to the sum (gaussian_noise(std)).")
-    if near(np.sqrt(k)) or (per_client and not near(1.0)):
-        return (f"you added noise for every client ({k} draws; its std in the result is "
-                f"sqrt({k}) = {np.sqrt(k):.3g} x too large). Add it ONCE, to the sum: "
-                "secure aggregation and the privacy account both assume one draw of "
-                "std noise_multiplier x clip per round.")
-    if near(1 / clip):
-        return ("the noise's std is noise_multiplier, not noise_multiplier x clip. The "
-                "noise must be scaled to the sensitivity, which clipping made `clip`: "
-                "std = noise_multiplier x clip.")
-    if near(1 / sigma):
-        return ("the noise's std is clip: multiply it by noise_multiplier "
-                "(std = noise_multiplier x clip).")
-    if near(m):
-        return (f"you added noise of std noise_multiplier x clip AFTER dividing by "
-                f"clients_per_round, so it is {m:g} x too large. Add it to the sum, then "
-                "divide (or add std noise_multiplier x clip / clients_per_round to the "
-                "average).")
-    if near(1 / m):
-        return (f"the noise is {m:g} x too small: you divided it by clients_per_round "
-                "twice. Add std noise_multiplier x clip to the SUM, then divide once.")
-    return None
-
-
-def _check_with_noise(dp_aggregate, updates, clip, m, sigma=2.0):
-    noise = _Noise(1)
-    got = _call(dp_aggregate, updates, clip, sigma, m, noise)
-    residual = np.concatenate([(g * m - t).ravel() for g, t in
-                               zip(got, _sum([_clip(u, clip) for u in updates]))])
-    ratio = float(residual.std() / (sigma * clip))
-    bias = abs(residual.mean()) / (sigma * clip)
-    if abs(ratio - 1) < RATIO_TOLERANCE and bias < 4 / np.sqrt(residual.size):
-        return ratio
-    message = _noise_mistake(ratio, len(updates), clip, sigma, m, noise.calls)
-    if message:
-        raise Mistake(message)
-    raise Mistake(f"with noise_multiplier={sigma:g} and clip={clip:g}, the noise in "
-                  f"your result (result x clients_per_round - sum of clipped updates) "
-                  f"has std {ratio * sigma * clip:.4g} and mean {residual.mean():.3g}; "
-                  f"expected std {sigma * clip:g} (noise_multiplier x clip) and mean 0.")
+    for variable in model.trainable_variables:
+        variable.assign(tf.zeros_like(variable))
+    # mu as a tensor: one trace of a tf.function for all the values tried
+    result = client_update(model, _dataset(), [np.array(w) for w in server_weights()],
+                           learning_rate, tf.constant(mu, tf.float32))
+    if not (isinstance(result, Sequence) and len(result) == 2
+            and isinstance(result[1], Mapping)):
+        raise Mistake("fedprox_client_update should return (weights, totals), like "
+                      f"fedavg.client_update; yours returns {type(result).__name__}.")
+    weights, totals = result
+    if isinstance(weights, Mapping) or len(weights) != 2:
+        raise Mistake("the returned weights should be a list with one tensor per weight "
+                      "(kernel and bias).")
+    weights = [np.asarray(w, np.float64) for w in weights]
+    try:
+        examples = float(np.asarray(totals["num_examples"]))
+    except Exception:  # noqa: BLE001 - explain, no traceback
+        raise Mistake("the totals should be the running metrics (loss_sum, correct, "
+                      "num_examples) that add_batch_metrics builds; keep that part of "
+                      "client_update.") from None
+    return weights, examples
 
 
 @checker(EXERCISE)
-def check_dp_aggregate(dp_aggregate):
-    """Grade `dp_aggregate(client_updates, clip, noise_multiplier, clients_per_round,
-    gaussian_noise)` (see the module docstring)."""
-    for updates, clip, m in cases():
-        _check_without_noise(dp_aggregate, updates, clip, m)
-    updates, clip, m = cases()[0]
-    ratio = _check_with_noise(dp_aggregate, updates, clip, m)
-    return (f"each client's whole update is clipped to norm clip, the clipped updates "
-            f"are summed, noise is added once (its measured std is {ratio:.3f} x "
-            f"noise_multiplier x clip) and the sum is divided by the fixed "
-            f"clients_per_round ({m:g}, although {len(updates)} clients took part).")
+def check_fedprox_client_update(client_update):
+    """Exercise 10.1: grade `fedprox_client_update(model, dataset, server_weights,
+    learning_rate, mu) -> (weights, totals)`: FedAvg's client step with FedProx's
+    proximal term, mu/2 ||w - server_weights||^2, in every batch's loss."""
+    from course_utils import models
+
+    model = models.create_keras_model()  # one model: a tf.function traces once
+    weights, examples = _run(client_update, model, LEARNING_RATE, MU)
+    if any(not np.all(np.isfinite(w)) for w in weights):
+        raise Mistake("your weights contain NaN or infinity. If you used the norm "
+                      "||w - w_server|| (tf.norm), it has no gradient where w = w_server, "
+                      "which is where every client starts: use the SQUARED norm, "
+                      "mu/2 * sum((w - w_server)**2).")
+    if examples != 16:
+        raise Mistake(f"the totals count {examples:g} examples for 4 batches of 4: keep "
+                      "the metrics part of client_update as it was.")
+    expected = _variant_update("reference", LEARNING_RATE, MU)
+    if not _close(weights, expected):
+        raise Mistake(_which_mistake(weights))
+    # mu is the parameter, and mu = 0 is FedAvg.
+    for mu in (0.1, 0.0):
+        weights, _ = _run(client_update, model, LEARNING_RATE, mu)
+        if not _close(weights, _variant_update("reference", LEARNING_RATE, mu)):
+            raise Mistake(f"with mu={mu:g} your update differs from FedProx's"
+                          + (" (which is FedAvg's at mu = 0)" if mu == 0 else "")
+                          + ": use the `mu` argument, not a fixed number.")
+    return (f"every SGD step adds mu * (w - server_weights) to the gradient: after 4 "
+            f"steps (learning rate {LEARNING_RATE:g}, mu {MU:g}) your weights match "
+            "FedProx's, and at mu = 0 they are FedAvg's.")
+
+
+def _which_mistake(weights) -> str:
+    variants = {"sign": "sign", "fedavg": "current", "once": "once", "no half": "no half",
+                "mu twice": "mu twice", "no lr": "no lr", "l2": "l2",
+                "not reset": "not reset"}
+    for name, kind in variants.items():
+        if _close(weights, _variant_update(kind, LEARNING_RATE, MU)):
+            return MISTAKES[name]
+    expected = _variant_update("reference", LEARNING_RATE, MU)
+    gap = max(float(np.max(np.abs(w - e))) for w, e in zip(weights, expected))
+    return (f"after 4 SGD steps (learning rate {LEARNING_RATE:g}, mu {MU:g}) your weights "
+            f"differ from FedProx's by up to {gap:.3g}. Each step should be "
+            "w <- w - learning_rate * (gradient + mu * (w - server_weights)).")

@@ -55,7 +55,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -303,8 +302,14 @@ class _GuardedStub:
         worker = self._worker
         if self._pool is not None:
             self._pool._maybe_crash(self._index, method)
-        if method.startswith("dispose"):  # clean-up: TFF ignores its gRPC errors
-            return getattr(worker.stub(), method)(request)
+        if method.startswith("dispose"):
+            # Clean-up, often from a finalizer of TFF's that prints what it raises
+            # ("Exception ignored in"): after a Ctrl-C stopped the workers, the
+            # channel is closed and there is nothing left to free.
+            try:
+                return getattr(worker.stub(), method)(request)
+            except grpc.RpcError:
+                return None
         try:
             return getattr(worker.stub(), method)(request)
         except (grpc.RpcError, executors_errors.RetryableError) as error:

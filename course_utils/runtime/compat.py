@@ -9,15 +9,15 @@ The course supports two stacks (see `stack()`):
   `pip install --no-deps --ignore-requires-python`. TFF's wheel is pure Python plus a
   standalone C++ worker, so it runs there once the shims below are applied.
 
-`apply()` runs on `import course_utils`, before TensorFlow or TFF is imported. Each
-shim names the upstream problem it works around and when it can be dropped. None
+`apply()` runs in `course_utils.setup()` and `course_utils.activate()`, before
+TensorFlow or TFF is imported. Each shim names the upstream problem it works around and when it can be dropped. None
 edits an installed package's files: they set environment variables, register
 placeholder modules or attributes, filter log lines, or redirect a log handler at exit.
 
 Not a shim, because the course avoids the problem: on Python 3.13 TFF 0.87's
 `ServiceManager.__del__` raises AttributeError when it runs during interpreter shutdown.
-A ServiceManager lives as long as TFF's default execution context, and `import
-course_utils` replaces that context at once (`runtime.install_execution_context`), so
+A ServiceManager lives as long as TFF's default execution context, and
+`course_utils.activate()` replaces that context at once (`install_execution_context`), so
 the manager is released while the interpreter is whole (tests/test_compat.py checks).
 """
 
@@ -292,7 +292,7 @@ def absl_leaves_kernel_streams_open() -> None:
 
 def apply() -> Stack:
     """Apply every shim this interpreter's stack needs (idempotent); return the stack.
-    Called by `import course_utils`, before TensorFlow Federated is imported."""
+    Called by `course_utils.activate()` (and so `setup()`), before TensorFlow is imported."""
     found = stack()
     if found.name == MODERN:
         quiet_native_logs()

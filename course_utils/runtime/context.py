@@ -1,8 +1,9 @@
 """The course's TFF runtime: `setup()` for notebooks and a worker-safe execution context.
 
 `install_execution_context()` replaces TFF's default local runtime with one that runs
-computations on a `course_utils.runtime.workers.Worker`, which dies with this process. It runs
-when `course_utils` is imported, so scripts get the guarantee too.
+computations on a `course_utils.runtime.workers.Worker`, which dies with this process.
+`activate()` (what scripts call; `setup()` calls it) applies the stack's shims before
+TensorFlow is imported, checks the platform and installs that context.
 """
 
 from __future__ import annotations
@@ -85,6 +86,16 @@ def create_worker_context(worker_fn=local_worker, default_num_clients: int = 0,
                                       asynchronous=False, compiler_fn=compiler_fn)
 
 
+def activate() -> None:
+    """Make this Python ready for TFF the course's way (idempotent): the stack's shims
+    (before TensorFlow is imported), the platform check, the worker-safe context."""
+    from course_utils.runtime import compat
+
+    compat.apply()
+    check_python()
+    install_execution_context()
+
+
 def install_execution_context() -> None:
     """Make the worker-safe context TFF's default (idempotent)."""
     from course_utils.runtime import tff_private
@@ -122,7 +133,7 @@ def setup(seed: int = DEFAULT_SEED, verbose: bool = True) -> None:
     quiets TensorFlow's logs, seeds Python/NumPy/TensorFlow and installs the
     worker-safe TFF execution context.
     """
-    check_python()
+    activate()
     import nest_asyncio
 
     nest_asyncio.apply()

@@ -43,7 +43,7 @@ class ExecutorStub(remote_executor_grpc_stub.RemoteExecutorGrpcStub):
     """TFF's gRPC stub of the executor service at one address, without a subscription
     to the channel's connectivity (see the module's docstring)."""
 
-    def __init__(self, address: str):  # noqa: super().__init__ would subscribe
+    def __init__(self, address: str):  # no super().__init__(): it would subscribe
         self.address = address
         self._channel = grpc.insecure_channel(address, GRPC_OPTIONS)
         self._stub = executor_pb2_grpc.ExecutorGroupStub(self._channel)

@@ -6,6 +6,10 @@ worker is started with the Linux "parent death signal" set, so the kernel kills 
 when the Python process that started it dies, even by SIGKILL; `stop()` and an
 `atexit` hook stop it cleanly on a normal exit.
 
+A worker runs in its own process group, so an interrupt sent to ours (JupyterLab's
+stop button, Ctrl-C in a terminal) does not kill it, and a thread reaps it the moment it
+exits, so no zombie is left: ipykernel's shutdown waits for every child, zombies too.
+
 Each worker also carries the identity of the process that started it (its pid and
 start time, in the environment variable `COURSE_WORKER_STARTER`), so `orphaned_workers`
 finds workers whose starter is gone whoever adopted them: init, or a "subreaper" such
@@ -23,6 +27,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -41,10 +46,15 @@ class WorkerError(RuntimeError):
 
 
 def worker_binary_path() -> Path:
-    """Path of the `worker_binary` shipped inside the tensorflow-federated wheel."""
-    import tensorflow_federated
+    """Path of the `worker_binary` shipped inside the tensorflow-federated wheel (found
+    without importing TFF, and so TensorFlow: a worker needs neither)."""
+    import importlib.util
 
-    path = Path(tensorflow_federated.__file__).parent / "data" / WORKER_BINARY
+    spec = importlib.util.find_spec("tensorflow_federated")
+    if spec is None or not spec.submodule_search_locations:
+        raise WorkerError("TensorFlow Federated is not installed here. Install the course "
+                          "(make setup), or: pip install --no-deps -r requirements-tff.txt")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / WORKER_BINARY
     if not path.is_file():
         raise WorkerError(
             f"TFF's worker binary is missing at {path}. Reinstall TFF: "
@@ -346,7 +356,10 @@ class Worker(ExecutorStubHolder):
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", STARTER_ENV: starter_marker()},
             preexec_fn=_die_with(os.getpid()),
+            process_group=0,  # an interrupt to our group is not for the worker
         )
+        threading.Thread(target=self.process.wait, daemon=True,
+                         name=f"reap worker {self.process.pid}").start()
         _LIVE_WORKERS.add(self)
         self.close_stub()  # a channel to an earlier process of this worker
         self._wait_until_ready()

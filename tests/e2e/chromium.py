@@ -23,12 +23,15 @@ def launch(playwright, profile: Path, viewport=(1400, 1800)):
         viewport={"width": viewport[0], "height": viewport[1]})
 
 
-def descendants() -> dict[int, tuple[str, float]]:
-    """This test process's descendants: pid -> (name, start time)."""
+def descendants(since: float) -> dict[int, tuple[str, float]]:
+    """This test process's descendants started at `since` (a time.time()) or later:
+    pid -> (name, start time). Not older ones: under pytest-xdist the same process ran
+    other tests before, and keeps, e.g., the course's local TFF worker."""
     found = {}
     for proc in psutil.Process().children(recursive=True):
         try:
-            found[proc.pid] = (proc.name(), proc.create_time())
+            if proc.create_time() >= since - 1:  # create_time is rounded to clock ticks
+                found[proc.pid] = (proc.name(), proc.create_time())
         except psutil.Error:
             pass
     return found

@@ -23,16 +23,18 @@ import re
 import shutil
 import threading
 import time
+from html import unescape as html_unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+import nbformat
 import pytest
 
 from chromium import CHROMIUM, MISSING, descendants, end_leftovers, launch, non_blank
 from conftest import require_or_skip
-from course_utils.authoring import syllabus
-from course_utils.authoring import book
+from course_utils import diagrams
+from course_utils.authoring import book, diagram_cells, navigation, syllabus
 from lab_server import alive
 
 TIMEOUT_MS = 60_000
@@ -110,13 +112,16 @@ def sidebar(html: str) -> list[str]:
 
 def test_contents_follow_the_syllabus(site):
     """The sidebar (seen from a page that is in no part) lists the syllabus's lessons,
-    then the solved copies, then the instructors' pages (reference, grading)."""
+    the glossary, then the solved copies, then the instructors' pages (reference, the
+    instructors' notebook, grading)."""
     expected = [html_path(book.LANDING), "The course",
                 *[html_path(lesson.path()) for lesson in syllabus.SYLLABUS],
+                "Reference", html_path(book.GLOSSARY),
                 "Solved copies", html_path(book.SOLVED_INDEX),
                 *[html_path(lesson.path(solution=True)) for lesson in syllabus.SYLLABUS
                   if lesson.has_solution],
-                "For instructors", html_path(book.REFERENCE), html_path(book.GRADING)]
+                "For instructors", html_path(book.REFERENCE), html_path(book.INSTRUCTORS),
+                html_path(book.GRADING)]
     assert sidebar((site / "search.html").read_text()) == expected
 
 
@@ -169,6 +174,26 @@ def test_every_notebook_page_has_its_binder_and_colab_links(site, pages):
     assert not missing, f"notebook pages without their Binder/Colab link: {missing}"
 
 
+def test_diagrams_are_images_with_their_alt_text_and_no_code(site):
+    """Each diagram cell of a page (`course_utils.diagrams.show`) is an image of its
+    drawing with the diagram's alt text; the line of code is not shown."""
+    shown = 0
+    for path, _, _ in navigation.course_files():
+        page = path.relative_to(book.ROOT).as_posix()
+        if page not in book.pages():
+            continue
+        html = (site / html_path(page)).read_text()
+        images = {html_unescape(alt): src for alt, src in
+                  re.findall(r'<img alt="([^"]*)" src="([^"]+)"', html)}
+        names = [diagram_cells.name_of(c) for c in nbformat.read(path, as_version=4).cells]
+        for name in filter(None, names):
+            src = images.get(diagrams.draw(name).alt, "")
+            assert src.endswith(".svg"), f"{page}: no image of diagram {name}"
+            shown += 1
+        assert "diagrams.draw(" not in html, f"{page}: a diagram cell's code is shown"
+    assert shown >= 3
+
+
 def test_pages_load_nothing_from_other_hosts_except_the_badges(site, pages):
     outside = {f"{path.relative_to(site)}: {src}" for path, page in pages.items()
                for src in page.loads if urlsplit(src).netloc and src not in BADGES}
@@ -205,14 +230,16 @@ def test_reading_the_book_in_a_browser(site, server, tmp_path):
     shots = Path(os.environ.get("COURSE_BOOK_SCREENSHOTS", tmp_path))
     shots.mkdir(parents=True, exist_ok=True)
     requests: list[str] = []
+    launched = time.time()
     with sync_api.sync_playwright() as playwright:
         context = launch(playwright, tmp_path / "chromium-profile", viewport=(1400, 1000))
-        browser = descendants()
+        browser = descendants(since=launched)
         try:
             context.on("request", lambda request: requests.append(request.url))
             page = context.pages[0] if context.pages else context.new_page()
             page.set_default_timeout(TIMEOUT_MS)
             read_the_book(page, server, shots)
+            diagrams_render(page, server, shots)
             math_renders(page, server, site)
         finally:
             context.close()
@@ -258,6 +285,12 @@ def read_the_book(page, server: str, shots: Path) -> None:
     assert page.evaluate(SEARCH_FIELDS) == 1
     screenshot(page, shots / "05.png")
 
+    # the footer's glossary link opens the glossary
+    page.locator('article a:has-text("the glossary")').last.click()
+    page.wait_for_url(f"**/{html_path(book.GLOSSARY)}")
+    assert page.locator("article h1").first.inner_text().startswith("Glossary")
+    screenshot(page, shots / "glossary.png")
+
     # a search from the sidebar's field finds the notebooks that teach federated_mean
     page.locator(".bd-sidebar-primary .search-button-field").click()
     box = page.locator("dialog#pst-search-dialog[open] input[name=q]")
@@ -278,6 +311,27 @@ def read_the_book(page, server: str, shots: Path) -> None:
     page.locator("a.right-next").click()
     page.wait_for_url(f"**/{html_path(following.path())}")
     assert plain(page.locator("article h1").first.inner_text()).startswith(following.label)
+
+
+def diagrams_render(page, server: str, shots: Path) -> None:
+    """Each diagram is drawn as wide as the text column: readable at 100% zoom."""
+    for path, _, _ in navigation.course_files():
+        page_path = path.relative_to(book.ROOT).as_posix()
+        names = [n for n in map(diagram_cells.name_of, nbformat.read(path, as_version=4).cells)
+                 if n]
+        if not names or page_path not in book.pages():
+            continue
+        page.goto(f"{server}/{html_path(page_path)}")
+        for name in names:
+            alt = diagrams.draw(name).alt
+            image = page.locator(f'.cell_output img[alt="{alt}"]')  # alt texts have no "
+            image.scroll_into_view_if_needed()
+            page.wait_for_load_state("load")
+            width, natural = image.evaluate(
+                "i => [i.getBoundingClientRect().width, i.naturalWidth]")
+            assert natural > 0 and width >= 600, f"{name}: {width} px wide (natural {natural})"
+            solved = "-solved" if syllabus.SOLUTIONS_DIR in path.parent.name else ""
+            screenshot(page, shots / f"diagram-{name}{solved}.png")
 
 
 def math_renders(page, server: str, site: Path) -> None:

@@ -1,4 +1,4 @@
-"""The reference implementations of notebook 06 (course_utils.exercises.nb06_solutions)."""
+"""FedAvg's variants of notebook 06 (course_utils.variants)."""
 
 import collections
 
@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from course_utils import fedavg, models
 from course_utils.cli import algorithms
-from course_utils.exercises import nb06_solutions
+from course_utils import variants
 from course_utils import training_loop
 from course_utils.settings import CLIP_NORM, LR_DECAY, CourseSettings
 
@@ -46,7 +46,7 @@ def global_norm(weights):
 # --- midpoint ------------------------------------------------------------------------
 
 def test_midpoint_server_update_is_halfway():
-    result = nb06_solutions.midpoint_server_update(
+    result = variants.midpoint_server_update(
         [np.array([0.0, 2.0]), np.array(4.0)], [np.array([2.0, 2.0]), np.array(0.0)])
     assert_weights_close(result, [np.array([1.0, 2.0]), np.array(2.0)])
 
@@ -54,7 +54,7 @@ def test_midpoint_server_update_is_halfway():
 def test_midpoint_process_moves_halfway_to_fedavg():
     data = client_datasets()
     plain_state, _ = run_rounds(fedavg.build_unweighted_fedavg_process(0.3), 1, data)
-    process = nb06_solutions.build_midpoint_process(0.3)
+    process = variants.build_midpoint_process(0.3)
     state, metrics = run_rounds(process, 1, data)
     # Both start from zero weights, so the midpoint is half of FedAvg's new weights.
     assert_weights_close(state, [0.5 * w for w in plain_state], rtol=1e-5, atol=1e-7)
@@ -63,7 +63,7 @@ def test_midpoint_process_moves_halfway_to_fedavg():
 
 
 def test_midpoint_process_has_fedavg_signature_and_two_argument_server_step():
-    process = nb06_solutions.build_midpoint_process()
+    process = variants.build_midpoint_process()
     plain = fedavg.build_unweighted_fedavg_process()
     assert str(process.next.type_signature) == str(plain.next.type_signature)
     assert str(process.server_update_fn.type_signature).startswith(
@@ -73,7 +73,7 @@ def test_midpoint_process_has_fedavg_signature_and_two_argument_server_step():
 
 def test_midpoint_process_accepts_a_custom_server_update():
     data = client_datasets()
-    stay = nb06_solutions.build_midpoint_process(server_update=lambda s, m: s)
+    stay = variants.build_midpoint_process(server_update=lambda s, m: s)
     state, _ = run_rounds(stay, 2, data)
     assert global_norm(state) == 0.0
 
@@ -83,7 +83,7 @@ def test_midpoint_process_accepts_a_custom_server_update():
 def test_clipped_process_with_a_large_bound_is_fedavg():
     data = client_datasets()
     plain, _ = run_rounds(fedavg.build_unweighted_fedavg_process(0.3), 2, data)
-    clipped, _ = run_rounds(nb06_solutions.build_clipped_process(0.3, clip_norm=1e6), 2,
+    clipped, _ = run_rounds(variants.build_clipped_process(0.3, clip_norm=1e6), 2,
                             data)
     assert_weights_close(clipped, plain, rtol=1e-5, atol=1e-7)
 
@@ -91,7 +91,7 @@ def test_clipped_process_with_a_large_bound_is_fedavg():
 def test_clipped_process_bounds_each_step():
     data = client_datasets(scale=100.0)  # huge inputs, huge gradients
     lr, clip, steps = 0.3, 0.1, 2
-    state, _ = run_rounds(nb06_solutions.build_clipped_process(lr, clip_norm=clip), 1,
+    state, _ = run_rounds(variants.build_clipped_process(lr, clip_norm=clip), 1,
                           data)
     # Each client moves at most steps * lr * clip; so does their mean.
     assert global_norm(state) <= steps * lr * clip * 1.0001
@@ -103,7 +103,7 @@ def test_clipped_client_update_clips_by_global_norm():
     model = models.create_keras_model()
     zeros = [np.zeros(v.shape, np.float32) for v in model.trainable_variables]
     dataset = client_datasets(num_clients=1, batches=1, scale=100.0)[0]
-    weights, totals = nb06_solutions.clipped_client_update(model, dataset, zeros, 1.0,
+    weights, totals = variants.clipped_client_update(model, dataset, zeros, 1.0,
                                                             0.25)
     assert global_norm([w.numpy() for w in weights]) == pytest.approx(0.25, rel=1e-4)
     assert float(totals["num_examples"]) == 5.0
@@ -111,20 +111,20 @@ def test_clipped_client_update_clips_by_global_norm():
 
 def test_clip_norm_must_be_positive():
     with pytest.raises(ValueError, match="clip_norm must be positive"):
-        nb06_solutions.build_clipped_process(0.3, clip_norm=0.0)
+        variants.build_clipped_process(0.3, clip_norm=0.0)
 
 
 # --- learning-rate decay -------------------------------------------------------------
 
 def test_lr_decay_state_carries_and_decays_the_rate():
-    process = nb06_solutions.build_lr_decay_process(0.5, 0.8)
+    process = variants.build_lr_decay_process(0.5, 0.8)
     state = process.initialize()
     assert list(state) == ["weights", "learning_rate"]
-    rates = [nb06_solutions.learning_rate_of(state)]
+    rates = [variants.learning_rate_of(state)]
     data = client_datasets()
     for _ in range(3):
         state, _ = process.next(state, data)
-        rates.append(nb06_solutions.learning_rate_of(state))
+        rates.append(variants.learning_rate_of(state))
     np.testing.assert_allclose(rates, [0.5, 0.4, 0.32, 0.256], rtol=1e-6)
     assert process.get_model_weights(state) is state["weights"]
 
@@ -132,19 +132,19 @@ def test_lr_decay_state_carries_and_decays_the_rate():
 def test_lr_decay_without_decay_is_fedavg():
     data = client_datasets()
     plain, _ = run_rounds(fedavg.build_unweighted_fedavg_process(0.3), 2, data)
-    state, _ = run_rounds(nb06_solutions.build_lr_decay_process(0.3, 1.0), 2, data)
+    state, _ = run_rounds(variants.build_lr_decay_process(0.3, 1.0), 2, data)
     assert_weights_close(state["weights"], plain, rtol=1e-5, atol=1e-7)
 
 
 def test_lr_decay_first_round_uses_the_initial_rate():
     data = client_datasets()
     plain, _ = run_rounds(fedavg.build_unweighted_fedavg_process(0.3), 1, data)
-    state, _ = run_rounds(nb06_solutions.build_lr_decay_process(0.3, 0.5), 1, data)
+    state, _ = run_rounds(variants.build_lr_decay_process(0.3, 0.5), 1, data)
     assert_weights_close(state["weights"], plain, rtol=1e-5, atol=1e-7)
 
 
 def test_lr_decay_type_signatures_show_the_rate():
-    process = nb06_solutions.build_lr_decay_process()
+    process = variants.build_lr_decay_process()
     assert "learning_rate=float32>@SERVER" in str(process.initialize.type_signature)
     assert ",learning_rate=float32> ->" in str(process.client_update_fn.type_signature)
     assert str(process.server_update_fn.type_signature).startswith(
@@ -153,7 +153,7 @@ def test_lr_decay_type_signatures_show_the_rate():
 
 def test_run_training_evaluates_the_weights_inside_the_state():
     data = client_datasets()
-    process = nb06_solutions.build_lr_decay_process(0.3, 0.9)
+    process = variants.build_lr_decay_process(0.3, 0.9)
     seen = []
 
     def evaluate(weights):
@@ -168,9 +168,9 @@ def test_run_training_evaluates_the_weights_inside_the_state():
 # --- the train command's registry ----------------------------------------------------
 
 @pytest.mark.parametrize("name, build", [
-    ("fedavg-midpoint", lambda: nb06_solutions.build_midpoint_process(0.1)),
-    ("fedavg-clip", lambda: nb06_solutions.build_clipped_process(0.1, CLIP_NORM)),
-    ("fedavg-lr-decay", lambda: nb06_solutions.build_lr_decay_process(0.1, LR_DECAY)),
+    ("fedavg-midpoint", lambda: variants.build_midpoint_process(0.1)),
+    ("fedavg-clip", lambda: variants.build_clipped_process(0.1, CLIP_NORM)),
+    ("fedavg-lr-decay", lambda: variants.build_lr_decay_process(0.1, LR_DECAY)),
 ])
 def test_algorithms_are_registered_and_build_the_solution(name, build):
     """The registry's entry trains exactly what the solution's builder does, with the
@@ -190,7 +190,7 @@ def test_train_config_options_are_used():
     config = CourseSettings(client_learning_rate=0.5, extra={"decay": "0.5"})
     process = algorithms.get("fedavg-lr-decay").build(config)
     state, _ = run_rounds(process, 1, client_datasets(num_clients=2))
-    assert nb06_solutions.learning_rate_of(state) == pytest.approx(0.25)
+    assert variants.learning_rate_of(state) == pytest.approx(0.25)
     config = CourseSettings(client_learning_rate=0.5, extra={"clip_norm": "1e-3"})
     clipped = algorithms.get("fedavg-clip").build(config)
     state, _ = run_rounds(clipped, 1, client_datasets(num_clients=2, batches=1))
@@ -206,3 +206,37 @@ def test_train_config_options_are_used():
 def test_bad_options_are_explained(name, extra, message):
     with pytest.raises(ValueError, match=message):
         algorithms.get(name).build(CourseSettings(extra=extra))
+
+
+# --- notebook 06's faulty clients and update clipping ---------------------------------
+
+def test_faulty_data_scales_exactly_the_faulty_clients_inputs(sample_dir):
+    from course_utils import data
+    from course_utils.comparison import Comparison
+
+    train, _ = data.load_emnist(data=str(sample_dir), verbose=False)
+    comparison = Comparison(train, rounds=1, evaluate=None, epochs=1, seed=3)
+    clients = comparison.clients_for_round(1)
+    faulty = set(clients[::2])
+    faulty_round = variants.faulty_data_for_round(comparison, faulty, 100.0)(1)
+    clean_round = comparison.data_for_round(1)
+    assert len(faulty_round) == len(clients)
+    for cid, bad, good in zip(clients, faulty_round, clean_round):
+        bad_x = np.concatenate([b["x"].numpy() for b in bad])
+        good_x = np.concatenate([b["x"].numpy() for b in good])  # same clients, shuffling
+        np.testing.assert_allclose(bad_x, good_x * (100.0 if cid in faulty else 1.0),
+                                   rtol=1e-6)
+
+
+def test_update_clipping_bounds_the_whole_update_once():
+    model = models.create_keras_model()
+    zeros = [np.zeros(v.shape, np.float32) for v in model.trainable_variables]
+    dataset = client_datasets(num_clients=1, batches=4, scale=50.0)[0]
+    plain, _ = fedavg.client_update(model, dataset, zeros, 0.3)
+    clipped, _ = variants.update_clipping_client_update(0.5)(model, dataset, zeros, 0.3)
+    assert global_norm(plain) > 0.5
+    assert global_norm(clipped) == pytest.approx(0.5, rel=1e-4)
+    direction = [p / global_norm(plain) * 0.5 for p in plain]  # the same direction
+    assert_weights_close(clipped, direction, rtol=1e-3, atol=1e-6)
+    loose, _ = variants.update_clipping_client_update(1e6)(model, dataset, zeros, 0.3)
+    assert_weights_close(loose, plain, rtol=1e-5, atol=1e-7)

@@ -21,7 +21,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from course_utils.emnist_sqlite import SQLITE_NAME, CorruptDatasetError, check_sqlite
+from course_utils.emnist.sqlite import SQLITE_NAME, CorruptDatasetError, check_sqlite
 
 URL_ENV = "COURSE_EMNIST_URL"
 TFF_URL = "https://storage.googleapis.com/tff-datasets-public/emnist_all.sqlite.lzma"

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from course_utils import emnist_sqlite
+from course_utils.emnist import sqlite as emnist_sqlite
 
-BUNDLE_DIR = Path(__file__).resolve().parent / "bundled"
+BUNDLE_DIR = Path(__file__).resolve().parents[1] / "bundled"  # course_utils/bundled
 BUNDLE = BUNDLE_DIR / "femnist_digits_383.npz"
 PROVENANCE = BUNDLE_DIR / "provenance.csv"
 SAMPLE_VERSION = 1  # bump when the bundle or the build changes

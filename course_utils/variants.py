@@ -1,6 +1,7 @@
-"""Modified FedAvg: the reference solutions of notebook 06's exercises.
+"""FedAvg's variants: notebook 06's three modifications of the hand-built FedAvg, and
+`VariantProcess`, the iterative process every hand-built variant returns (06-11).
 
-Built on the hand-built FedAvg of `course_utils.fedavg` (notebook 05):
+Built on `course_utils.fedavg` (notebook 05):
 
 1. `midpoint_server_update` and `build_midpoint_process`: the server moves to the
    midpoint of its current weights and the mean client weights (a Lookahead-style
@@ -15,10 +16,12 @@ Built on the hand-built FedAvg of `course_utils.fedavg` (notebook 05):
        next:       (<<weights, learning_rate>@SERVER, {<x, y>*}@CLIENTS>
                     -> <<weights, learning_rate>@SERVER, metrics@SERVER>)
 
-The processes built here are `VariantProcess`es: `tff.templates.IterativeProcess`es
-that also expose their TensorFlow steps (`client_update_fn`, `server_update_fn`, so a
-notebook can print their type signatures) and `get_model_weights(state)` (so
-`course_utils.training_loop.run_training` can evaluate them whatever their state holds).
+Notebook 06 asks learners to write 1-3 themselves; its checkers
+(`course_utils.exercises.nb06`) fall back to these until a learner's version passes.
+A `VariantProcess` also exposes its TensorFlow steps (`client_update_fn`,
+`server_update_fn`, so a notebook can print their type signatures) and
+`get_model_weights(state)` (so `course_utils.training_loop.run_training` can evaluate
+it whatever its state holds).
 
 From a terminal: `python -m course_utils train --algorithm fedavg-midpoint` (or
 `fedavg-clip`, `fedavg-lr-decay`; see course_utils.cli.algorithms).
@@ -39,7 +42,13 @@ from course_utils.settings import CLIP_NORM, COURSE, LR_DECAY
 
 
 class VariantProcess(tff.templates.IterativeProcess):
-    """An IterativeProcess that also exposes its TensorFlow steps and model weights."""
+    """An IterativeProcess that also exposes its TensorFlow steps and model weights.
+
+    Every hand-built variant of FedAvg (notebooks 06-11) returns one, so a notebook can
+    print `client_update_fn`'s and `server_update_fn`'s type signatures and
+    `course_utils.training_loop.run_training` can evaluate `get_model_weights(state)`
+    whatever else the state holds.
+    """
 
     def __init__(self, initialize_fn, next_fn, *, client_update_fn, server_update_fn,
                  weights_of=lambda state: state):
@@ -53,7 +62,7 @@ class VariantProcess(tff.templates.IterativeProcess):
         return self._weights_of(state)
 
 
-# --- exercise 1: midpoint server update ----------------------------------------------
+# --- 1. midpoint server update (notebook 06's exercise 1) ----------------------------------------------
 
 def midpoint_server_update(server_weights, mean_client_weights):
     """The new server weights: halfway between the current ones and the clients' mean."""
@@ -109,7 +118,7 @@ def build_midpoint_process(client_learning_rate: float = COURSE.client_learning_
                           server_update_fn=server_update_fn)
 
 
-# --- exercise 2: gradient clipping in the client update ------------------------------
+# --- 2. gradient clipping in the client update(notebook 06's exercise 2) ------------------------------
 
 @tf.function
 def clipped_client_update(model, dataset, server_weights, learning_rate, clip_norm):
@@ -150,6 +159,19 @@ def build_clipped_process(client_learning_rate: float = COURSE.client_learning_r
     return fedavg.build_unweighted_fedavg_process(
         client_learning_rate, model_fn, element_spec,
         client_update=with_clip_norm(client_update, clip_norm))
+
+
+def update_clipping_client_update(clip_norm: float):
+    """A `client_update` hook: `fedavg.client_update`, then the client's whole update
+    (trained weights minus the server's) clipped once to global norm `clip_norm`, the
+    rule `tff.aggregators.clipping_factory` applies to each client's update."""
+    def client_update(model, dataset, server_weights, learning_rate):
+        weights, totals = fedavg.client_update(model, dataset, server_weights, learning_rate)
+        update = [w - s for w, s in zip(weights, server_weights)]
+        scale = tf.minimum(1.0, clip_norm / tf.linalg.global_norm(update))
+        return [s + u * scale for s, u in zip(server_weights, update)], totals
+
+    return client_update
 
 
 # --- exercise 3: client learning-rate decay carried in the server state --------------
@@ -203,6 +225,30 @@ def build_lr_decay_process(initial_learning_rate: float = COURSE.client_learning
     return VariantProcess(initialize_fn, next_fn, client_update_fn=client_update_fn,
                           server_update_fn=server_update_fn,
                           weights_of=lambda state: state["weights"])
+
+
+# --- a few faulty clients: the experiment of exercise 2 -----------------------------
+
+def scale_inputs(dataset, factor: float):
+    """`dataset` with every batch's pixels multiplied by `factor` (a broken pipeline)."""
+    return dataset.map(lambda batch: collections.OrderedDict(x=batch["x"] * factor,
+                                                             y=batch["y"]))
+
+
+def faulty_data_for_round(comparison, faulty: set, scale: float):
+    """`data_for_round(r)` of `comparison` (same clients, same shuffling) in which the
+    clients in `faulty` have their inputs multiplied by `scale`."""
+    from course_utils import data
+
+    @functools.lru_cache(maxsize=None)
+    def data_for_round(round_num):
+        client_ids = comparison.clients_for_round(round_num)
+        datasets = data.make_federated_data(comparison.train_data, client_ids,
+                                            epochs=comparison.epochs, seed=comparison.seed)
+        return [scale_inputs(ds, scale) if cid in faulty else ds
+                for cid, ds in zip(client_ids, datasets)]
+
+    return data_for_round
 
 
 def learning_rate_of(state) -> float:
