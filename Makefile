@@ -169,7 +169,7 @@ FAST_TESTS := tests/test_workflows.py tests/test_requirements.py tests/test_tier
 	tests/test_benchmark_results.py tests/test_bootstrap.py tests/test_deploy.py \
 	tests/test_exercises_base.py tests/test_exercises_nb02.py tests/test_full_scale_standin.py \
 	tests/test_lab.py tests/test_stacks.py tests/test_binder.py tests/test_parallel.py \
-	tests/test_retry.py \
+	tests/test_retry.py tests/test_malloc.py \
 	--deselect tests/test_binder.py::test_binder_badge_opens_jupyterlab_at_the_notebook \
 	--deselect tests/test_lab.py::test_make_lab_serves_the_course
 

@@ -98,7 +98,7 @@ def federated_types(model_fn=models.create_keras_model, element_spec=None):
 
 def build_unweighted_next_fn(client_update_fn, server_update_fn, weights_type, data_type):
     """FedAvg's `next` from its TensorFlow steps, with the UNWEIGHTED mean of the client
-    weights (each client counts once). Notebook 05's exercise 2.
+    weights (each client counts once). Exercise 5.2.
 
     `client_update_fn: (<dataset, server_weights> -> <weights, metrics, num_examples>)`
     and `server_update_fn: (mean_client_weights -> weights)` are TFF computations;
@@ -110,7 +110,7 @@ def build_unweighted_next_fn(client_update_fn, server_update_fn, weights_type, d
 
 def build_weighted_next_fn(client_update_fn, server_update_fn, weights_type, data_type):
     """As `build_unweighted_next_fn`, but the mean of the client weights is weighted by
-    each client's number of examples. Notebook 05's exercise 3."""
+    each client's number of examples. Exercise 5.3."""
     return _next_fn(client_update_fn, server_update_fn, weights_type, data_type,
                     weighted=True)
 

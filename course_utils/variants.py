@@ -62,7 +62,7 @@ class VariantProcess(tff.templates.IterativeProcess):
         return self._weights_of(state)
 
 
-# --- 1. midpoint server update (notebook 06's exercise 1) ----------------------------------------------
+# --- exercise 6.1: midpoint server update ----------------------------------------------
 
 def midpoint_server_update(server_weights, mean_client_weights):
     """The new server weights: halfway between the current ones and the clients' mean."""
@@ -81,7 +81,7 @@ def build_midpoint_process(client_learning_rate: float = COURSE.client_learning_
     step differs (it takes two weight lists instead of one).
     """
     # The initialize/next skeleton of notebook 05 (fedavg.build_unweighted_fedavg_process),
-    # repeated on purpose: exercise 1 changes its server step, and learners compare.
+    # repeated on purpose: exercise 6.1 changes its server step, and learners compare.
     weights_type, data_type = fedavg.federated_types(model_fn, element_spec)
 
     @tff.tensorflow.computation
@@ -118,7 +118,7 @@ def build_midpoint_process(client_learning_rate: float = COURSE.client_learning_
                           server_update_fn=server_update_fn)
 
 
-# --- 2. gradient clipping in the client update(notebook 06's exercise 2) ------------------------------
+# --- exercise 6.2: gradient clipping in the client update ----------------------------
 
 @tf.function
 def clipped_client_update(model, dataset, server_weights, learning_rate, clip_norm):
@@ -174,7 +174,7 @@ def update_clipping_client_update(clip_norm: float):
     return client_update
 
 
-# --- exercise 3: client learning-rate decay carried in the server state --------------
+# --- exercise 6.3: client learning-rate decay carried in the server state --------------
 
 def build_lr_decay_process(initial_learning_rate: float = COURSE.client_learning_rate,
                            decay: float = LR_DECAY,
@@ -185,7 +185,7 @@ def build_lr_decay_process(initial_learning_rate: float = COURSE.client_learning
     round. The state is an OrderedDict(weights=[kernel, bias], learning_rate=float32).
     """
     # The initialize/next skeleton of notebook 05 (fedavg.build_unweighted_fedavg_process),
-    # repeated on purpose: exercise 3 (the learner writes it) puts the rate in the state.
+    # repeated on purpose: exercise 6.3 (the learner writes it) puts the rate in the state.
     weights_type, data_type = fedavg.federated_types(model_fn, element_spec)
 
     @tff.tensorflow.computation
@@ -227,7 +227,7 @@ def build_lr_decay_process(initial_learning_rate: float = COURSE.client_learning
                           weights_of=lambda state: state["weights"])
 
 
-# --- a few faulty clients: the experiment of exercise 2 -----------------------------
+# --- a few faulty clients: the experiment of exercise 6.2 --------------------------
 
 def scale_inputs(dataset, factor: float):
     """`dataset` with every batch's pixels multiplied by `factor` (a broken pipeline)."""

@@ -17,7 +17,7 @@ def stub():
     raise NotImplementedError
 
 
-# --- exercise 1: fraction of clients above a threshold ----------------------------------
+# --- exercise 4.1: fraction of clients above a threshold ----------------------------------
 
 def make_fraction(compare=lambda r, t: r > t, aggregate=tff.federated_mean,
                   threshold_type=SERVER_FLOAT, broadcast=True, keep_at_clients=False):
@@ -80,7 +80,7 @@ def test_fraction_wrong_readings_type():
     assert verdict.status == "wrong" and "yours is {int32}@CLIENTS" in verdict.message
 
 
-# --- exercise 2: mean of the client means -------------------------------------------------
+# --- exercise 4.2: mean of the client means -------------------------------------------------
 
 def make_means(local="mean", aggregate="mean"):
     @tff.tensorflow.computation(tff.SequenceType(np.float32))

@@ -40,7 +40,7 @@ def test_stub_inside_the_skeleton_is_not_attempted():
         lambda s, d, c: stub())).status == "not attempted"
 
 
-# --- exercise 1: the local training step ------------------------------------------
+# --- exercise 5.1: the local training step ------------------------------------------
 
 def _assign_sub(variable, gradient, learning_rate, loss):
     variable.assign_sub(learning_rate * gradient)
@@ -325,7 +325,7 @@ def test_a_tensorflow_computation_called_on_a_placed_value_is_named(check, body)
 
 
 @pytest.mark.parametrize("body, extra, phrases", common_mistakes(unweighted_mean) + [
-    (WEIGHTED, None, ["weighted by the clients' numbers of examples", "exercise 3"]),
+    (WEIGHTED, None, ["weighted by the clients' numbers of examples", "exercise 5.3"]),
     (metrics_variant(lambda o: tff.federated_mean(o[0]), lambda o: tff.federated_mean(o[1])),
      None, ["mean of the clients' own figures", "every client counted once"]),
     (metrics_variant(lambda o: tff.federated_mean(o[0]), lambda o: tff.federated_sum(o[1])),

@@ -41,7 +41,7 @@ def test_untouched_stub_is_not_attempted(check):
     assert verdict.status == "not attempted", verdict
 
 
-# --- exercise 1: midpoint ------------------------------------------------------------
+# --- exercise 6.1: midpoint ------------------------------------------------------------
 
 def test_midpoint_reference_passes():
     verdict = verdict_of(nb06.check_midpoint_server_update,
@@ -92,7 +92,7 @@ def test_midpoint_crash_is_reported_without_traceback():
     assert verdict.status == "error" and "Traceback" not in verdict.message
 
 
-# --- exercise 2: clipping ------------------------------------------------------------
+# --- exercise 6.2: clipping ------------------------------------------------------------
 
 def make_client_update(clip):
     """fedavg.client_update with `clip(gradients, learning_rate, clip_norm)` -> the
@@ -175,7 +175,7 @@ def test_clipping_wrong_return_shape_is_named():
     assert_wrong(verdict, "should return (weights, totals)")
 
 
-# --- exercise 3: learning-rate decay -------------------------------------------------
+# --- exercise 6.3: learning-rate decay -------------------------------------------------
 
 def variant_lr_process(initial_learning_rate, decay, *, decay_at="server",
                        clients_use_state=True, initial_decayed=False, state_has_rate=True,

@@ -8,6 +8,7 @@ import pytest
 from jupyter_client.manager import start_new_kernel
 
 from conftest import wait_gone, wait_until
+from test_malloc import RELEASED_MIB
 
 RUN_COMPUTATION = """
 import course_utils, numpy as np, tensorflow_federated as tff
@@ -75,3 +76,14 @@ def test_a_worker_that_dies_is_reaped_not_left_a_zombie(kernel):
     os.kill(worker_pid, signal.SIGTERM)
     assert wait_until(lambda: not Path(f"/proc/{worker_pid}").exists(), timeout=30), (
         f"worker {worker_pid} stayed a zombie of the kernel")
+
+
+def test_the_kernel_and_its_worker_run_with_the_malloc_settings(kernel):
+    """setup() tunes the kernel's malloc, and its worker starts with the same settings
+    (course_utils.runtime.malloc): freed arrays go back to the system."""
+    _, client = kernel
+    pid = int(_run(client, RUN_COMPUTATION).split()[-1])
+    environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    assert b"MALLOC_ARENA_MAX=2" in environment
+    assert b"MALLOC_MMAP_THRESHOLD_=131072" in environment
+    assert float(_run(client, RELEASED_MIB).split()[-1]) > 40

@@ -8,7 +8,7 @@ marks. Each code cell that takes part in grading gets `metadata["course"]`:
         a cell with a solution region: the learner's code for exercise 05.1;
     {"exercise": "05.1", "role": "check",
      "checker": "course_utils.exercises.nb05:check_client_update",
-     "title": "Exercise 1 · local training in client_update",
+     "title": "Exercise 5.1 · local training in client_update",
      "imports": ["import tensorflow as tf"]}
         the cell that calls the exercise's checker (the grader never runs it: it calls
         the checker itself, with the arguments this cell's call gives it); "imports" are

@@ -121,13 +121,13 @@ ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
     Algorithm("tff-fedavg", "tff.learning.algorithms.build_weighted_fed_avg (notebook 02)",
               f"{_BUILDERS}:tff_fedavg", models=_BOTH_MODELS),
     Algorithm("fedavg-midpoint", "unweighted FedAvg; the server moves halfway to the "
-              "clients' mean (notebook 06, exercise 1)", f"{_BUILDERS}:fedavg_midpoint"),
+              "clients' mean (exercise 6.1)", f"{_BUILDERS}:fedavg_midpoint"),
     Algorithm("fedavg-clip", "unweighted FedAvg with each batch's client gradients clipped "
-              "to a global norm (notebook 06, exercise 2)", f"{_BUILDERS}:fedavg_clip",
+              "to a global norm (exercise 6.2)", f"{_BUILDERS}:fedavg_clip",
               (Option("clip_norm", CLIP_NORM, "the global norm gradients are clipped to",
                       **_POSITIVE),)),
     Algorithm("fedavg-lr-decay", "unweighted FedAvg whose client learning rate, kept in "
-              "the server state, decays each round (notebook 06, exercise 3)",
+              "the server state, decays each round (exercise 6.3)",
               f"{_BUILDERS}:fedavg_lr_decay",
               (Option("decay", LR_DECAY, "the factor the rate is multiplied by each round",
                       valid=lambda value: 0 < value <= 1, valid_text="in (0, 1]"),)),

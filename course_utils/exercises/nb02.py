@@ -21,7 +21,7 @@ from course_utils.exercises import Mistake, checker
 # in about one round in nine, but with some seeds only from round 24 on.
 ROUNDS_CHECKED = 200
 SAMPLES_COMPARED = 20  # rounds whose samples are compared with each other
-EXERCISE = "Random clients per round"
+EXERCISE = "Exercise 2.1 · random clients per round"
 
 
 def _call(clients_for_round, round_num: int) -> list:

@@ -63,7 +63,7 @@ def _close(got, expected: float) -> bool:
         return False
 
 
-# --- exercise 1 ----------------------------------------------------------------------
+# --- exercise 4.1 ----------------------------------------------------------------------
 
 FRACTION_CASES = [
     ([1.0, 5.0, 7.0, 4.0, 9.0], 4.0),   # one reading equals the threshold
@@ -72,9 +72,9 @@ FRACTION_CASES = [
 ]
 
 
-@checker("Fraction of clients above a threshold")
+@checker("Exercise 4.1 · fraction of clients above a threshold")
 def check_fraction_above(make_fraction_above):
-    """Exercise 1: grade `make_fraction_above()`, which returns the federated
+    """Exercise 4.1: grade `make_fraction_above()`, which returns the federated
     computation (<readings={float32}@CLIENTS, threshold=float32@SERVER> -> float32@SERVER):
     the fraction of clients whose reading is strictly above the threshold, no reading
     leaving its client."""
@@ -119,7 +119,7 @@ def check_fraction_above(make_fraction_above):
             "client computes 0 or 1 (federated_map), the server averages (federated_mean).")
 
 
-# --- exercise 2 ----------------------------------------------------------------------
+# --- exercise 4.2 ----------------------------------------------------------------------
 
 MEANS_CASES = [
     [[1.0, 2.0, 3.0], [10.0]],
@@ -127,9 +127,9 @@ MEANS_CASES = [
 ]
 
 
-@checker("Mean of the client means")
+@checker("Exercise 4.2 · mean of the client means")
 def check_mean_of_client_means(make_mean_of_client_means):
-    """Exercise 2: grade `make_mean_of_client_means()`, which returns the federated
+    """Exercise 4.2: grade `make_mean_of_client_means()`, which returns the federated
     computation ({float32*}@CLIENTS -> float32@SERVER): each client averages its own
     readings, then the server averages the clients' means, each client counting once."""
     computation = _computation(make_mean_of_client_means, "mean_of_client_means")

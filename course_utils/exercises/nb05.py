@@ -31,9 +31,9 @@ import numpy as np
 from course_utils import exercises
 from course_utils.exercises import Mistake, checker
 
-EX1 = "Exercise 1 · local training in client_update"
-EX2 = "Exercise 2 · next_fn, unweighted"
-EX3 = "Exercise 3 · next_fn, example-weighted"
+EX1 = "Exercise 5.1 · local training in client_update"
+EX2 = "Exercise 5.2 · next_fn, unweighted"
+EX3 = "Exercise 5.3 · next_fn, example-weighted"
 
 
 # Your function once its check passes, else the course's: nb05.use(verdict, yours, name).
@@ -55,7 +55,7 @@ def _first_line(error) -> str:
     return text[0][:300] if text else ""
 
 
-# --- exercise 1: the local training step -------------------------------------------
+# --- exercise 5.1: the local training step -------------------------------------------
 
 LEARNING_RATE = 0.1  # not the notebook's 0.3, so a hard-coded rate shows
 BATCH_SIZES = (4, 4, 2)
@@ -157,7 +157,7 @@ def _client_update_mistakes(server, zeros, batches, lr):
 
 @checker(EX1)
 def check_client_update(client_update):
-    """Exercise 1: grade `client_update(model, dataset, server_weights,
+    """Exercise 5.1: grade `client_update(model, dataset, server_weights,
     learning_rate) -> (weights, totals)`: train `model` on one client's dataset with plain
     mini-batch SGD, starting from `server_weights`; return the trained weights and the
     summed metrics."""
@@ -280,7 +280,7 @@ def _weights_mistakes(weighted: bool):
         mistakes = [
             (_square(_mean(weights)),
              "the new weights are the server step applied to the UNWEIGHTED mean: every "
-             "client counted once, as in exercise 2. Here a client with 4 examples must "
+             "client counted once, as in exercise 5.2. Here a client with 4 examples must "
              "count four times as much as one with 1."),
             (_square(_mean(weights, [r["batches"] for r in rows])),
              "the clients were weighted by their numbers of BATCHES (dataset elements: "
@@ -291,7 +291,7 @@ def _weights_mistakes(weighted: bool):
         mistakes = [
             (_square(_mean(weights, examples)),
              "the mean is weighted by the clients' numbers of examples: that is "
-             "exercise 3. This process is UNWEIGHTED FedAvg: in the model's mean every "
+             "exercise 5.3. This process is UNWEIGHTED FedAvg: in the model's mean every "
              "client counts once, whatever its number of examples."),
         ]
     return mistakes + [
@@ -454,7 +454,7 @@ def _check_next_fn(build, weighted: bool) -> str:
 
 @checker(EX2)
 def check_unweighted_next_fn(build_next_fn):
-    """Exercise 2: grade `build_unweighted_next_fn(client_update_fn, server_update_fn,
+    """Exercise 5.2: grade `build_unweighted_next_fn(client_update_fn, server_update_fn,
     weights_type, data_type)`, which returns `next_fn(server_weights, federated_dataset)`:
     one FedAvg round whose new server weights come from the mean of the clients' trained
     weights (each client once), with the round's metrics over all its examples."""
@@ -463,7 +463,7 @@ def check_unweighted_next_fn(build_next_fn):
 
 @checker(EX3)
 def check_weighted_next_fn(build_weighted_next_fn):
-    """Exercise 3: grade `build_weighted_next_fn(...)` (the same arguments): the same
+    """Exercise 5.3: grade `build_weighted_next_fn(...)` (the same arguments): the same
     round, except that each client's weights count in proportion to its number of
     examples."""
     return _check_next_fn(build_weighted_next_fn, weighted=True)

@@ -26,9 +26,9 @@ import numpy as np
 from course_utils import exercises
 from course_utils.exercises import Mistake, checker
 
-EX1 = "Exercise 1 · midpoint server update"
-EX2 = "Exercise 2 · gradient clipping"
-EX3 = "Exercise 3 · learning-rate decay"
+EX1 = "Exercise 6.1 · midpoint server update"
+EX2 = "Exercise 6.2 · gradient clipping"
+EX3 = "Exercise 6.3 · learning-rate decay"
 
 
 # Your function once its check passes, else the course's: nb06.use(verdict, yours, name).
@@ -59,7 +59,7 @@ def _global_norm(tensors) -> float:
     return float(np.sqrt(sum(np.sum(np.square(t)) for t in tensors)))
 
 
-# --- exercise 1 ----------------------------------------------------------------------
+# --- exercise 6.1 ----------------------------------------------------------------------
 
 def midpoint_inputs():
     """Two known weight lists (a 2x3 kernel and a bias of 3): server, mean of clients."""
@@ -72,7 +72,7 @@ def midpoint_inputs():
 
 @checker(EX1)
 def check_midpoint_server_update(server_update):
-    """Exercise 1: grade `midpoint_server_update(server_weights, mean_client_weights)
+    """Exercise 6.1: grade `midpoint_server_update(server_weights, mean_client_weights)
     -> new weights`: move only halfway from the current weights towards the clients'
     mean, tensor by tensor."""
     import tensorflow as tf
@@ -154,7 +154,7 @@ def _midpoint_mistake(got, server, mean, expected) -> str:
             f"the midpoint is [{_fmt(expected[1])}], yours is [{_fmt(got[1])}].")
 
 
-# --- exercise 2 ----------------------------------------------------------------------
+# --- exercise 6.2 ----------------------------------------------------------------------
 
 def _batch(x, labels):
     return collections.OrderedDict(x=np.asarray(x, np.float32),
@@ -237,7 +237,7 @@ class _UpdateRunner:
 
 @checker(EX2)
 def check_clipped_client_update(client_update):
-    """Exercise 2: grade `clipped_client_update(model, dataset, server_weights,
+    """Exercise 6.2: grade `clipped_client_update(model, dataset, server_weights,
     learning_rate, clip_norm) -> (weights, totals)`: FedAvg's client step in which every
     batch's step is at most learning_rate x clip_norm in global norm, keeps its
     direction, and leaves small gradients untouched."""
@@ -375,7 +375,7 @@ def _clipping_mistake(update, gradient, lr, clip) -> str:
             f"{lr * clip:g} and point along -gradient; yours has norm {got:.4g}.")
 
 
-# --- exercise 3 ----------------------------------------------------------------------
+# --- exercise 6.3 ----------------------------------------------------------------------
 
 INITIAL_RATE, DECAY, ROUNDS = 0.5, 0.8, 3
 
@@ -457,7 +457,7 @@ def _seen_rate(before, after, clients, round_num) -> float:
 
 @checker(EX3)
 def check_lr_decay_process(build):
-    """Exercise 3: grade `build_lr_decay_process(initial_learning_rate, decay)`:
+    """Exercise 6.3: grade `build_lr_decay_process(initial_learning_rate, decay)`:
     FedAvg whose server state carries the client learning rate; the clients train with
     the rate they receive, the server multiplies it by `decay` after each round, and
     round 1 uses the initial rate."""

@@ -87,10 +87,12 @@ def create_worker_context(worker_fn=local_worker, default_num_clients: int = 0,
 
 
 def activate() -> None:
-    """Make this Python ready for TFF the course's way (idempotent): the stack's shims
-    (before TensorFlow is imported), the platform check, the worker-safe context."""
-    from course_utils.runtime import compat
+    """Make this Python ready for TFF the course's way (idempotent): malloc's settings
+    and the stack's shims (before TensorFlow is imported), the platform check, the
+    worker-safe context."""
+    from course_utils.runtime import compat, malloc
 
+    malloc.tune_this_process()  # before TensorFlow starts its threads
     compat.apply()
     check_python()
     install_execution_context()

@@ -31,6 +31,8 @@ import threading
 import time
 from pathlib import Path
 
+from course_utils.runtime import malloc
+
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 # TFF 0.87's worker_binary has no option to choose an interface: it always listens on
@@ -354,7 +356,8 @@ class Worker(ExecutorStubHolder):
             [str(worker_binary_path()), f"--port={self.port}",
              "--max_concurrent_computation_calls=-1"],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", STARTER_ENV: starter_marker()},
+            env={**os.environ, **malloc.worker_environment(), "TF_CPP_MIN_LOG_LEVEL": "2",
+                 STARTER_ENV: starter_marker()},
             preexec_fn=_die_with(os.getpid()),
             process_group=0,  # an interrupt to our group is not for the worker
         )
