@@ -71,7 +71,7 @@ COLAB_UNIT_TESTS ?= tests/test_compat.py tests/test_bootstrap.py tests/test_stac
 	tests/test_data.py tests/test_tff_learning.py tests/test_fedavg.py tests/test_runtime.py \
 	tests/test_exercises_nb02.py tests/test_exercises_nb04.py tests/test_exercises_nb05.py \
 	tests/test_exercises_nb06.py tests/test_exercises_nb07.py tests/test_exercises_nb10.py \
-	tests/test_exercises_drift_remedies.py tests/test_exercises_dp_aggregation.py \
+	tests/test_exercises_drift_remedies.py tests/test_exercises_nb11.py \
 	tests/test_clean_exit.py "tests/test_cli.py::test_train_json_fedavg_in_a_terminal" \
 	"tests/test_grading.py::test_solved_copies_pass_every_exercise" \
 	"tests/test_grading.py::test_wrong_answers_get_their_mistakes_name"

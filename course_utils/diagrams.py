@@ -229,7 +229,7 @@ def _dp_pipeline(fig: Figure) -> None:
     _box(ax, 72.5, 4, 24.5, 6, "server update:\n$w \\leftarrow w + \\Delta$", SERVER_COLOR,
          size=9.5)
     _arrow(ax, (84.75, 18.5), (84.75, 10.5))
-    _text(ax, 67, 31.5, "at the server: the clipped sum, noised once: Δ", size=9.5,
+    _text(ax, 67, 31.5, "at the server: Δ = (clipped sum + noise) / m", size=9.5,
           color=MUTED)
     _text(ax, 35, 6, "clipping: no client moves the sum by more than C;\n"
           "noise of std σ·C hides any one client", size=9.5, color=MUTED)

@@ -538,8 +538,8 @@ def add_accuracy_vs_epsilon(fig: Figure, runs: Sequence[Mapping], label: str,
         raise ValueError("every plotted run needs a finite epsilon")
     ax.plot(eps, acc, marker="s", linestyle="none", color=color, label=label)
     for e, a, run in zip(eps, acc, runs):
-        ax.annotate(run["label"], (e, a), textcoords="offset points", xytext=(0, 8),
-                    ha="center", fontsize=8, color=color)
+        ax.annotate(run["label"], (e, a), textcoords="offset points", xytext=(7, 0),
+                    ha="left", va="center", fontsize=8, color=color)  # clear of lines
     low, high = ax.get_xlim()
     ax.set_xlim(min(low, eps.min() / 1.6), max(high, eps.max() * 1.6))
     ax.legend(fontsize=8, loc="lower right")
@@ -594,8 +594,8 @@ def plot_drift(results: Mapping[str, Mapping[int, Mapping[str, float]]],
         right.plot(epochs, [by_epochs[e]["cosine"] for e in epochs], marker="o", label=name)
     if start_accuracy is not None:
         left.axhline(start_accuracy, color="gray", linestyle=":", label="before the round")
-    for ax, label in ((left, "test accuracy after the round"),
-                      (right, "mean cosine between client updates")):
+    for ax, label in ((left, "test accuracy\nafter the round"),
+                      (right, "mean cosine\nbetween client updates")):
         ax.set_xscale("log")
         ax.set_xticks(sorted({e for r in results.values() for e in r}))
         ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())

@@ -11,6 +11,7 @@ import tensorflow_federated as tff
 
 from course_utils import fedavg, models, scaffold, server_optimizers
 from course_utils.exercises import drift_remedies as dr
+from course_utils.exercises import nb10
 
 
 def stub(*args, **kwargs):
@@ -400,10 +401,10 @@ def test_without_the_key_comparison_a_wrong_answer_passes(which, answer, monkeyp
 
 def test_use_falls_back_to_the_course_reference(capsys):
     failed = verdict("server", stub)
-    assert dr.use(failed, stub, "server_update") is server_optimizers.server_update
+    assert nb10.use(failed, stub, "server_update") is server_optimizers.server_update
     assert "course_utils.server_optimizers" in capsys.readouterr().out
-    assert dr.use(failed, stub, "scaffold_client_update") is scaffold.scaffold_client_update
-    assert dr.use(failed, stub, "build_scaffold_next_fn") is scaffold.build_scaffold_next_fn
+    assert nb10.use(failed, stub, "scaffold_client_update") is scaffold.scaffold_client_update
+    assert nb10.use(failed, stub, "build_scaffold_next_fn") is scaffold.build_scaffold_next_fn
     passed = verdict("server", server_optimizers.server_update)
     mine = server_step()
-    assert dr.use(passed, mine, "server_update") is mine
+    assert nb10.use(passed, mine, "server_update") is mine

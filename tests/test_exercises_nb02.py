@@ -30,7 +30,7 @@ def assert_wrong(verdict, *phrases):
 def test_reference_passes(capsys):
     verdict = nb02.check_clients_for_round(reference, CLIENT_IDS, NUM_CLIENTS)
     assert verdict.passed, verdict
-    assert "✅ Random clients per round: correct!" in capsys.readouterr().out
+    assert "✅ Exercise 2.1 · random clients per round: correct!" in capsys.readouterr().out
 
 
 def test_course_helper_passes():

@@ -250,8 +250,7 @@ COPIES = [
              clients_per_round=ns["CLIENTS_PER_ROUND"], epochs=5, batch_size=20, seed=0))),
     # Notebook 10 is an exercise notebook: the learner writes fedprox_client_update,
     # scaffold_client_update, build_scaffold_next_fn and server_update (stubs in the
-    # learner copy, graded by exercises/nb10 and drift_remedies); the solved copy's are
-    # the package's.
+    # learner copy, graded by exercises/nb10); the solved copy's are the package's.
     Copy("solutions/10_remedies_for_drift.ipynb", "fedprox_client_update",
          fedprox.fedprox_client_update),
     Copy("solutions/10_remedies_for_drift.ipynb", "scaffold_client_update",

@@ -156,7 +156,8 @@ def _check_calls(source: str, modules: dict[str, str]) -> list[tuple[str, ast.Ca
 
 def checker_title(checker: str) -> str:
     """The exercise name a checker's `@checker(...)` gives its Verdicts, read from the
-    checker module's source (nothing is imported)."""
+    checker module's source, or from the module it imports the checker from (nothing
+    is imported)."""
     module, _, function = checker.partition(":")
     path = _PACKAGE_DIR.joinpath(*module.split(".")[1:]).with_suffix(".py")
     tree = ast.parse(path.read_text())
@@ -164,6 +165,9 @@ def checker_title(checker: str) -> str:
                  and isinstance(n.value, ast.Constant) for t in n.targets
                  if isinstance(t, ast.Name)}
     for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module and any(
+                (alias.asname or alias.name) == function == alias.name for alias in node.names):
+            return checker_title(f"{node.module}:{function}")  # a checker re-exported
         if isinstance(node, ast.FunctionDef) and node.name == function:
             for decorator in node.decorator_list:
                 if (isinstance(decorator, ast.Call) and getattr(decorator.func, "id", "")

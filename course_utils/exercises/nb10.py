@@ -20,8 +20,9 @@ plausible wrong versions, each of which has its own message:
 - the norm instead of the squared norm (no gradient at w = w_s: NaN);
 - training from the model's own weights instead of from `server_weights`.
 
-`use(verdict, yours)` returns the learner's function once it passes, else the
-reference, so later cells run.
+The module is notebook 10's one entry point: it also carries the checkers of exercises
+10.2 to 10.4 (`course_utils.exercises.drift_remedies`). `use(verdict, yours, name)`
+returns the learner's function once it passes, else the reference, so later cells run.
 """
 
 from __future__ import annotations
@@ -39,8 +40,22 @@ EXERCISE = "Exercise 10.1 · FedProx client update"
 LEARNING_RATE, MU = 0.25, 0.5
 
 
-# Your function once its check passes, else the course's: nb10.use(verdict, yours).
-use = exercises.fallback_to({"fedprox_client_update": "course_utils.fedprox"})
+# Exercises 10.2 to 10.4 (SCAFFOLD, the server optimizer) are checked in drift_remedies;
+# notebook 10 reaches all four checkers, and their references, through this module.
+from course_utils.exercises.drift_remedies import (  # noqa: E402
+    REFERENCES as _DRIFT_REFERENCES,
+    check_scaffold_client_update,
+    check_scaffold_next_fn,
+    check_server_update,
+)
+
+__all__ = ["check_fedprox_client_update", "check_scaffold_client_update",
+           "check_scaffold_next_fn", "check_server_update", "use"]
+
+# Your function once its check passes, else the course's: nb10.use(verdict, yours, name),
+# `name` the exercise's function name (e.g. "fedprox_client_update").
+use = exercises.fallback_to({"fedprox_client_update": "course_utils.fedprox",
+                             **_DRIFT_REFERENCES})
 
 # --- the test client -------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import tensorflow as tf
 import course_utils  # noqa: F401  (first: it makes TFF importable on every stack)
 import tensorflow_federated as tff
 from course_utils import dp_fedavg
-from course_utils.exercises import dp_aggregation
+from course_utils.exercises import nb11
 
 
 def _clip(update, clip):
@@ -125,24 +125,24 @@ WRONG = {  # name: (build_dp_mean, words of the message)
 
 
 def test_reference_passes():
-    verdict = dp_aggregation.check_dp_mean(dp_fedavg.build_dp_mean_update, verbose=False)
+    verdict = nb11.check_dp_mean(dp_fedavg.build_dp_mean_update, verbose=False)
     assert verdict.passed, verdict.message
 
 
 def test_learner_form_of_the_answer_passes():
-    verdict = dp_aggregation.check_dp_mean(learner_form(), verbose=False)
+    verdict = nb11.check_dp_mean(learner_form(), verbose=False)
     assert verdict.passed, verdict.message
 
 
 def test_untouched_stub_is_not_attempted():
-    verdict = dp_aggregation.check_dp_mean(stub, verbose=False)
+    verdict = nb11.check_dp_mean(stub, verbose=False)
     assert verdict.status == "not attempted", verdict
 
 
 @pytest.mark.parametrize("name", list(WRONG))
 def test_wrong_answers_are_named(name):
     answer, words = WRONG[name]
-    verdict = dp_aggregation.check_dp_mean(answer, verbose=False)
+    verdict = nb11.check_dp_mean(answer, verbose=False)
     assert verdict.status == "wrong", verdict
     assert words in verdict.message, verdict.message
 
@@ -151,39 +151,39 @@ SAME_MISTAKE = {"federated_mean, then divides again": "divides by who came"}
 
 
 def test_each_mistake_has_its_own_message():
-    messages = [dp_aggregation.check_dp_mean(answer, verbose=False).message
+    messages = [nb11.check_dp_mean(answer, verbose=False).message
                 for name, (answer, _) in WRONG.items() if name not in SAME_MISTAKE]
     assert len(set(messages)) == len(messages)
 
 
 def test_wrong_answers_differ_from_the_right_one_on_every_case():
-    for server, updates, clip, m in dp_aggregation.cases():
-        right = dp_aggregation.expected(server, updates, clip, m)
-        for message, candidates in dp_aggregation._wrong_answers(server, updates, clip, m).items():
+    for server, updates, clip, m in nb11.cases():
+        right = nb11.expected(server, updates, clip, m)
+        for message, candidates in nb11._wrong_answers(server, updates, clip, m).items():
             for candidate in candidates:
-                assert not dp_aggregation._close(candidate, right), message
+                assert not nb11._close(candidate, right), message
 
 
 def test_use_falls_back_to_the_course_version_until_the_check_passes():
-    stubbed = dp_aggregation.check_dp_mean(stub, verbose=False)
-    assert dp_aggregation.use(stubbed, stub) is dp_fedavg.build_dp_mean_update
-    passed = dp_aggregation.check_dp_mean(learner_form(), verbose=False)
+    stubbed = nb11.check_dp_mean(stub, verbose=False)
+    assert nb11.use(stubbed, stub) is dp_fedavg.build_dp_mean_update
+    passed = nb11.check_dp_mean(learner_form(), verbose=False)
     mine = learner_form()
-    assert dp_aggregation.use(passed, mine) is mine
+    assert nb11.use(passed, mine) is mine
 
 
 # --- mutation tests: the comparisons that reject wrong answers are the checker's ----
 
 def test_without_the_comparison_of_the_clipped_mean_a_wrong_clip_passes(monkeypatch):
     wrong = WRONG["clips the sum"][0]
-    monkeypatch.setattr(dp_aggregation, "_check_with_noise", lambda *a, **k: 1.0)
-    assert dp_aggregation.check_dp_mean(wrong, verbose=False).status == "wrong"
-    monkeypatch.setattr(dp_aggregation, "_close", lambda a, b, **k: True)
-    assert dp_aggregation.check_dp_mean(wrong, verbose=False).passed
+    monkeypatch.setattr(nb11, "_check_with_noise", lambda *a, **k: 1.0)
+    assert nb11.check_dp_mean(wrong, verbose=False).status == "wrong"
+    monkeypatch.setattr(nb11, "_close", lambda a, b, **k: True)
+    assert nb11.check_dp_mean(wrong, verbose=False).passed
 
 
 def test_without_the_noise_measurement_noise_per_client_passes(monkeypatch):
     wrong = WRONG["noise per client"][0]
-    assert dp_aggregation.check_dp_mean(wrong, verbose=False).status == "wrong"
-    monkeypatch.setattr(dp_aggregation, "RATIO_TOLERANCE", 10.0)
-    assert dp_aggregation.check_dp_mean(wrong, verbose=False).passed
+    assert nb11.check_dp_mean(wrong, verbose=False).status == "wrong"
+    monkeypatch.setattr(nb11, "RATIO_TOLERANCE", 10.0)
+    assert nb11.check_dp_mean(wrong, verbose=False).passed
