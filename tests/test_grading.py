@@ -453,7 +453,7 @@ def test_marks_name_the_answer_check_and_needed_cells():
     marked = marks(syllabus.lesson("02"))["02.1"]
     nb = learner(syllabus.lesson("02"))
     assert marked["checker"] == "course_utils.exercises.nb02:check_clients_for_round"
-    assert marked["title"] == "Random clients per round"
+    assert marked["title"] == "Exercise 2.1 · random clients per round"
     assert "def clients_for_round" in cell(nb, marked["answers"][0]).source
     assert "check_clients_for_round" in cell(nb, marked["check"]).source
     needed = [cell(nb, i).source for i in marked["needed"]]
