@@ -140,8 +140,8 @@ netns-deps:
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_ARG) $(LAB_ARGS)
 
-# The classic part in two pytest processes (pytest-xdist), each test file and each
-# notebook whole in one of them; the tests that judge the machine's processes share one
+# The classic part, and the unit tests of the two other tiers, in two pytest processes
+# (pytest-xdist), each test file and each notebook whole in one of them; the tests that judge the machine's processes share one
 # group (conftest.py). PYTEST_PROCESSES=0 runs it in this one process.
 PYTEST_PROCESSES ?= 2
 PARALLEL := $(if $(filter-out 0,$(PYTEST_PROCESSES)),-n $(PYTEST_PROCESSES) --dist loadgroup)
@@ -221,7 +221,7 @@ test-colab: $(COLAB_STAMP)
 	$(COLAB_VENV)/bin/python tests/colab/make_colab_like.py --fresh-runtime
 	COURSE_DATA=$(TEST_DATA) COURSE_INSTALL_FROM=$(CURDIR) IPYTHONDIR=$(CURDIR)/$(COLAB_VENV)/ipython \
 	  $(COLAB_VENV)/bin/python -m pytest notebooks/*.ipynb $(NBVAL)
-	COURSE_DATA=$(TEST_DATA) $(COLAB_VENV)/bin/python -m pytest $(COLAB_UNIT_TESTS)
+	COURSE_DATA=$(TEST_DATA) $(COLAB_VENV)/bin/python -m pytest $(PARALLEL) $(COLAB_UNIT_TESTS)
 
 # The solved copies whole on the Colab-equivalent stack: GitHub's scheduled job (the
 # classic part runs them on every push; test-colab runs their exercise cells through
@@ -240,7 +240,7 @@ test-py312:
 	@$(MAKE) --no-print-directory setup-dev PYTHON="$(PY312_PYTHON)" VENV=$(PY312_VENV)
 	COURSE_DATA=$(TEST_DATA) $(PY312_VENV)/bin/python -m course_utils doctor
 	COURSE_DATA=$(TEST_DATA) $(PY312_VENV)/bin/python -m course_utils train --algorithm fedavg --rounds 2 --no-progress
-	COURSE_DATA=$(TEST_DATA) $(PY312_VENV)/bin/python -m pytest tests/test_clean_exit.py \
+	COURSE_DATA=$(TEST_DATA) $(PY312_VENV)/bin/python -m pytest $(PARALLEL) tests/test_clean_exit.py \
 	  notebooks/05_fedavg_from_scratch.ipynb $(NBVAL)
 
 run: setup

@@ -30,13 +30,13 @@ What learners call (this folder):
     update_leakage  what one client's update reveals (11)
     plots           sample grids, label distributions, training curves (01-)
     diagrams        the course's diagrams, drawn by code: `diagrams.draw(name)` (02-)
-    exercises/      the checkers, one module per notebook
+    exercises/      the checkers, one module per notebook (nbNN)
 Plumbing that learners do not call: emnist/ (sqlite, download, sample_writers: the data
 files), benchmark_results (the recorded benchmarks), repository (where the course
 lives: the Binder/Colab links).
 What runs TFF (runtime/): compat (the shims of the modern stack), bootstrap (Colab's
-first cell), context, workers, executor_stub, cluster, worker_service, doctor,
-tff_private.
+first cell), context, malloc (the memory settings of the kernel and its workers),
+workers, executor_stub, cluster, worker_service, doctor, tff_private.
 What builds the course (authoring/): syllabus, navigation, learner_copy, exercise_cells,
 diagram_cells, book.
 What grades it (grading/, the instructors' grader): submissions, plan, kernel,

@@ -34,7 +34,7 @@ def _pip_installs(commands: str) -> list[str]:
     for command in re.split(r"&&|\n", commands):
         if command.strip().lstrip("@").startswith("#"):
             continue
-        words = shlex.split(command.replace("$(BIN)/", ""))
+        words = shlex.split(command.replace("$(RETRY) ", "").replace("$(BIN)/", ""))
         if words[:2] == ["pip", "install"]:
             installs.append(" ".join(w for w in words[2:] if w != "--no-cache-dir"))
     return installs

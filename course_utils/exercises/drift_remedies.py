@@ -26,7 +26,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from course_utils import exercises
 from course_utils.exercises import Mistake, checker
 
 EX_CLIENT = "Exercise 10.2 · SCAFFOLD's client step"
