@@ -79,11 +79,10 @@ def test_a_worker_that_dies_is_reaped_not_left_a_zombie(kernel):
 
 
 def test_the_kernel_and_its_worker_run_with_the_malloc_settings(kernel):
-    """setup() tunes the kernel's malloc, and its worker starts with the same settings
-    (course_utils.runtime.malloc): freed arrays go back to the system."""
+    """setup() tunes the kernel's malloc, so freed arrays go back to the system, and
+    its worker starts with two arenas (course_utils.runtime.malloc)."""
     _, client = kernel
     pid = int(_run(client, RUN_COMPUTATION).split()[-1])
     environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     assert b"MALLOC_ARENA_MAX=2" in environment
-    assert b"MALLOC_MMAP_THRESHOLD_=131072" in environment
     assert float(_run(client, RELEASED_MIB).split()[-1]) > 40
