@@ -5,7 +5,8 @@ skipped: code shows a setting, not a result):
 - a decimal (0.814, 1.5e-08, 1e-7, 2.5) or a percentage (81.4%);
 - a whole number with a unit of measure (120 s, 31,400 bytes, 3.1 MB).
 Not counted: other whole numbers (10 clients, notebook 05, 2026), versions (TFF 0.87,
-TF 2.14, Python 3.11, x.y.z), and numbers inside a link target.
+TF 2.14, Python 3.11, x.y.z), exercise numbers (exercise 6.2), and numbers inside a
+link target.
 
 A quoted number is supported when one of the notebook's outputs (text, stream, HTML or
 Markdown; not images) prints it, read tolerantly:
@@ -84,6 +85,7 @@ def _prose(source: str) -> str:
     source = re.sub(r"\]\([^)]*\)", "] ", source)
     source = re.sub(r"<[^>]+>", " ", source)
     source = re.sub(r"(?m)^#+\s*[\d.]+", " ", source)  # a section number: ### 3.1
+    source = re.sub(r"(?i)\bexercises?\s+\d+\.\d+", " ", source)  # exercise 6.2
     source = re.sub(r"\*\*Time:\*\*[^\n]*", " ", source)  # the title's reading time
     return source
 

@@ -72,7 +72,7 @@ def test_matching_tolerates_formatting_and_rounding():
 def test_what_is_not_a_quoted_number():
     text = ("TFF 0.87 on TensorFlow 2.14.1 and Python 3.11 in 2026: notebook 05 trains "
             "10 clients for 15 rounds with `lr=0.25`. See [x](https://a.b/v1.2.3).\n"
-            "### 3.1 A section\n**Time:** about 35 minutes.")
+            "### 3.1 A section\n**Time:** about 35 minutes. As in exercise 6.2 and Exercise 10.3.")
     assert quoted_numbers(text) == []
     assert [q.text for q in quoted_numbers("0.25 and 12 s and 40%")] == ["0.25", "12 s", "40%"]
 

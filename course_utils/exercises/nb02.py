@@ -116,8 +116,9 @@ def check_clients_for_round(clients_for_round, client_ids, num_clients: int,
                       f"a random sample from all {n} clients would reach about "
                       f"{expected:.0f}. Sample from all of client_ids, not a subset.")
     return (f"correct! Each of the {rounds} rounds checked gets {num_clients} different "
-            "clients, each round a new random sample, and the same round always gives "
-            "the same sample.")
+            f"clients; the first {len(samples)} rounds draw {len(distinct)} different "
+            f"random samples from all the clients; and rounds 1, 2 and {rounds}, asked "
+            "again, give the same clients.")
 
 
 def use(verdict, yours, client_ids, num_clients: int, seed: int):

@@ -165,4 +165,5 @@ def check_mean_of_client_means(make_mean_of_client_means):
                           f"{expected:g}).")
         raise Mistake(f"{call} should be {expected:g}, got {got!r}.")
     return ("correct! Clients reduce their own tf.data sequence in a TensorFlow "
-            "computation; only one number per client reaches the server.")
+            "computation; only one number per client leaves it, and the server "
+            "receives only their mean.")
