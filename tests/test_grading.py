@@ -153,10 +153,15 @@ def save(nb, folder: Path, learner_name: str, lesson) -> Path:
     return path
 
 
+# Marks the processes of this session's grader runs (kernels inherit it), so that the
+# leftover check below judges them, not a grader another program runs on the machine.
+SESSION_MARK = ("COURSE_TEST_GRADER_SESSION", f"{os.getpid()}-{time.time_ns()}")
+
+
 def run_grader(*args, timeout=600) -> subprocess.CompletedProcess:
     """`python -m course_utils grade ARGS` in a child process. Its output goes to files,
     not pipes: a leftover process holding a pipe would make us wait forever."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    env = {**os.environ, SESSION_MARK[0]: SESSION_MARK[1], "PYTHONPATH": os.pathsep.join(
         [str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         result = subprocess.run([sys.executable, "-m", "course_utils", "grade", *map(str, args)],
@@ -408,7 +413,8 @@ def test_no_process_of_a_graded_notebook_is_left(tampering_run):
     assert len(spawned) == 3
     assert not [pid for pid in spawned if workers.is_running(pid)]
     assert not [pid for pid in workers.running_pids()
-                if "COURSE_GRADE_JOB" in workers.environment_of(pid)]
+                if "COURSE_GRADE_JOB" in (env := workers.environment_of(pid))
+                and env.get(SESSION_MARK[0]) == SESSION_MARK[1]]
     assert workers.orphaned_workers(since=tampering_run["started"]) == []
 
 
