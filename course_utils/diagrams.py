@@ -219,7 +219,7 @@ def _dp_pipeline(fig: Figure) -> None:
         _box(ax, 12, y, 19, 5, f"{label}·min(1, C / ‖{label}‖)", CLIENT_COLOR, size=9.5)
         _arrow(ax, (8.5, y + 2.5), (11.6, y + 2.5))
         _arrow(ax, (31.5, y + 2.5), (37.6, 22.5))
-    boxes = [(38, 8, "sum"), (49.5, 19, "+ noise $\\mathcal{N}(0, \\sigma^2 C^2 I)$,\nONCE"),
+    boxes = [(38, 8, "sum"), (49.5, 19, "+ noise $N(0, \\sigma^2 C^2 I)$,\nONCE"),
              (72.5, 24.5, "÷ m, the expected number\nof clients per round\n(fixed: not how many came)")]
     for i, (x, w, text) in enumerate(boxes):
         _box(ax, x, 19, w, 7 if i < 2 else 8, text, SERVER_COLOR, size=9.5)

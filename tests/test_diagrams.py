@@ -128,3 +128,13 @@ def test_a_cell_naming_no_diagram_is_reported_with_the_names_there_are(tmp_path)
     assert problems[0].startswith(f"notebooks/solutions/{LESSON.file}: course_utils.diagrams"
                                   '.draw("fedavg_rounds"): no such diagram; there are '
                                   "fedavg_round, ")
+
+
+@pytest.mark.parametrize("name", sorted(diagrams.DIAGRAMS))
+def test_the_svg_has_no_private_use_characters(name):
+    """The web book shows the SVG, whose text the browser draws with its own fonts:
+    a character from Unicode's private use area (where matplotlib's mathtext puts
+    some symbols, e.g. a calligraphic N) shows as an empty box there."""
+    svg = diagrams.draw(name).mimebundle()[0]["image/svg+xml"]
+    private = sorted({f"U+{ord(c):04X}" for c in svg if 0xE000 <= ord(c) <= 0xF8FF})
+    assert not private, f"diagram {name}: characters a browser cannot draw: {private}"
