@@ -112,7 +112,7 @@ SYLLABUS: tuple[Lesson, ...] = (
         "05", "05_fedavg_from_scratch.ipynb", "FedAvg from scratch",
         "the four steps (broadcast, client update, aggregate, server update) written "
         "by you, initialize/next, IterativeProcess, evaluation, unweighted and "
-        "example-weighted, proof they equal tff.learning's FedAvg",
+        "example-weighted, checked equal to tff.learning's FedAvg",
         ("build Federated Averaging by hand from its four steps: broadcast, client "
          "update, aggregation, server update",
          "write the client's local training and `next_fn` yourself, then make it "
