@@ -116,7 +116,7 @@ def _fedavg_round(fig: Figure) -> None:
         top = 33 + index * 15
         _arrow(ax, (top, 41.5), (x + 8, 20), color="#2b6cb0")
         _arrow(ax, (x + 16, 20), (top + 5, 41.5), color=ACCENT)
-    _text(ax, 10, 33, "1 broadcast\nw to every client\n(w@CLIENTS)", size=10,
+    _text(ax, 10, 33, "1 broadcast\nw to the clients\nof the round\n(w@CLIENTS)", size=10,
           color="#2b6cb0")
     _text(ax, 90, 33, "3 aggregate\nmean of the $w_i$\nat the server", size=10,
           color=ACCENT)

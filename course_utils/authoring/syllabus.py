@@ -148,7 +148,7 @@ SYLLABUS: tuple[Lesson, ...] = (
          "count what each method sends over the network, and write a robust aggregator "
          "(trimmed mean, as a `tff.federated_aggregate`) against corrupted clients",
          "tune FedSGD before comparing it, and check the library's equivalents "
-         "(`build_fed_sgd`, `model_aggregator=`, `tff.aggregators`) against yours"),
+         "(`build_fed_sgd`, `model_aggregator=`, `tff.aggregators`) against the course's"),
         ("05",), "The hand-built FedAvg of notebook 05 (its `next_fn` and client step).", 40, has_solution=True),
     Lesson(
         "08", "08_scaling_out.ipynb", "Scaling out",
