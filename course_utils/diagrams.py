@@ -133,7 +133,7 @@ def _fc_types(fig: Figure) -> None:
     ax = _axes(fig, 48)
     _text(ax, 50, 43, "( {float32}@CLIENTS  →  float32@SERVER )", size=17, family="monospace",
           weight="bold")
-    notes = [((15, 30), 21.5, "{ … }  one value per client;\nthe clients' values may differ"),
+    notes = [((15, 30), 18.9, "{ … }  one value per client;\nthe clients' values may differ"),
              ((33, 22), 27.5, "float32  the member type:\nwhat each value is"),
              ((52, 30), 41, "@CLIENTS  the placement:\nwhere the values live"),
              ((81, 30), 68, "float32@SERVER, no braces:\none value, at the server")]

@@ -147,7 +147,7 @@ def dirichlet_label_partition(arrays: Arrays, alpha: float, seed: int = 0,
     """Label skew: the same ids, sizes and examples, each client's labels drawn from a
     mix `p_i ~ Dirichlet(alpha, ..., alpha)` of its own.
 
-    alpha = 0.1 gives most clients one or two labels, alpha = 1 a few dominant ones,
+    alpha = 0.1 gives most clients a few labels, alpha = 1 a few dominant ones,
     alpha = 100 nearly the pooled mix. Deterministic for a given `seed`.
     """
     if not alpha > 0:
