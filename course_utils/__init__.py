@@ -30,10 +30,11 @@ What learners call (this folder):
     update_leakage  what one client's update reveals (11)
     plots           sample grids, label distributions, training curves (01-)
     diagrams        the course's diagrams, drawn by code: `diagrams.draw(name)` (02-)
-    exercises/      the checkers, one module per notebook (nbNN)
+    benchmark_results  the recorded runs over seeds, as tables (02, 05-07, 09, 10)
+    exercises/      the checkers, one module per notebook (nbNN); _harness: what they share
 Plumbing that learners do not call: emnist/ (sqlite, download, sample_writers: the data
-files), benchmark_results (the recorded benchmarks), repository (where the course
-lives: the Binder/Colab links).
+files), repository (where the course lives: the Binder/Colab links; the one place a
+fork edits, so it stays at the top).
 What runs TFF (runtime/): compat (the shims of the modern stack), bootstrap (Colab's
 first cell), context, malloc (the memory settings of the kernel and its workers),
 workers, executor_stub, cluster, worker_service, doctor, tff_private.

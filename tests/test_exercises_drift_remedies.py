@@ -8,14 +8,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_federated as tff
+from verdicts import stub
 
 from course_utils import fedavg, models, scaffold, server_optimizers
 from course_utils.exercises import drift_remedies as dr
 from course_utils.exercises import nb10
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError
 
 
 CHECKERS = {"client": dr.check_scaffold_client_update, "next": dr.check_scaffold_next_fn,
@@ -393,7 +390,7 @@ def test_server_trajectories_all_differ():
 ])
 def test_without_the_key_comparison_a_wrong_answer_passes(which, answer, monkeypatch):
     assert verdict(which, answer).status == "wrong"
-    monkeypatch.setattr(dr, "_close", lambda *args, **kwargs: True)
+    monkeypatch.setattr(dr, "close", lambda *args, **kwargs: True)
     assert verdict(which, answer).passed
 
 

@@ -3,6 +3,7 @@
 import random
 
 import numpy as np
+from verdicts import assert_wrong
 
 from course_utils.exercises import nb02
 
@@ -19,12 +20,6 @@ def check(fn, **kwargs):
 def reference(round_num):
     rng = np.random.default_rng([SEED, round_num])
     return list(rng.choice(CLIENT_IDS, size=NUM_CLIENTS, replace=False))
-
-
-def assert_wrong(verdict, *phrases):
-    assert verdict.status == "wrong", verdict
-    for phrase in phrases:
-        assert phrase in verdict.message, verdict.message
 
 
 def test_reference_passes(capsys):

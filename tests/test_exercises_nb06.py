@@ -10,27 +10,13 @@ import pytest
 import tensorflow as tf
 
 from client_update_variants import client_update_variant
+from verdicts import assert_wrong, stub, verdict_of
 
 from course_utils import fedavg, models
 from course_utils import variants
 from course_utils.exercises import nb06
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError
-
-
-def verdict_of(check, answer):
-    return check(answer, verbose=False)
-
-
-def assert_wrong(verdict, *phrases):
-    assert verdict.status == "wrong", verdict
-    for phrase in phrases:
-        assert phrase in verdict.message, verdict.message
-    assert "Traceback" not in verdict.message
 
 
 @pytest.mark.parametrize("check", [nb06.check_midpoint_server_update,

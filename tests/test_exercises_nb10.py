@@ -7,17 +7,12 @@ import pytest
 import tensorflow as tf
 
 from client_update_variants import client_update_variant
+from verdicts import stub, verdict_of
 
 from course_utils import fedavg, fedprox
 from course_utils.exercises import nb10
 
-
-def stub(*args, **kwargs):
-    raise NotImplementedError
-
-
-def verdict_of(answer):
-    return nb10.check_fedprox_client_update(answer, verbose=False)
+CHECK = nb10.check_fedprox_client_update
 
 
 def learner_update(step=None, loss_term=None, after=None, reset=True):
@@ -38,17 +33,17 @@ def squared_distance(weights, server_weights):
 
 
 def test_untouched_stub_is_not_attempted():
-    assert verdict_of(stub).status == "not attempted"
+    assert verdict_of(CHECK, stub).status == "not attempted"
 
 
 def test_reference_passes():
-    verdict = verdict_of(fedprox.fedprox_client_update)
+    verdict = verdict_of(CHECK, fedprox.fedprox_client_update)
     assert verdict.passed, verdict
 
 
 def test_the_loss_form_passes_too():
     answer = learner_update(loss_term=lambda w, s, mu: mu / 2 * squared_distance(w, s))
-    assert verdict_of(answer).passed
+    assert verdict_of(CHECK, answer).passed
 
 
 def test_checkers_reference_is_course_utils_fedprox():
@@ -96,7 +91,7 @@ WRONG = {
 @pytest.mark.parametrize("name", list(WRONG))
 def test_wrong_versions_are_named(name):
     answer, phrase = WRONG[name]
-    verdict = verdict_of(answer)
+    verdict = verdict_of(CHECK, answer)
     assert verdict.status == "wrong", (name, verdict)
     assert phrase in verdict.message, (name, verdict.message)
     assert "Traceback" not in verdict.message
@@ -117,7 +112,7 @@ def test_a_crash_is_reported_without_traceback():
     def broken(model, dataset, server_weights, learning_rate, mu):
         return server_weights["kernel"], {}
 
-    verdict = verdict_of(broken)
+    verdict = verdict_of(CHECK, broken)
     assert verdict.status == "error" and "Traceback" not in verdict.message
 
 
@@ -126,14 +121,14 @@ def test_wrong_return_shape_is_explained():
         return fedprox.fedprox_client_update(model, dataset, server_weights,
                                              learning_rate, mu)[0]
 
-    verdict = verdict_of(weights_only)
+    verdict = verdict_of(CHECK, weights_only)
     assert verdict.status == "wrong" and "(weights, totals)" in verdict.message
 
 
 def test_use_falls_back_to_the_reference(capsys):
-    failed = verdict_of(stub)
+    failed = verdict_of(CHECK, stub)
     assert nb10.use(failed, stub, "fedprox_client_update") is fedprox.fedprox_client_update
-    passed = verdict_of(fedprox.fedprox_client_update)
+    passed = verdict_of(CHECK, fedprox.fedprox_client_update)
     mine = fedprox.fedprox_client_update
     assert nb10.use(passed, mine, "fedprox_client_update") is mine
     assert "Using your" in capsys.readouterr().out

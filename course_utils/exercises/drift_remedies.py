@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from course_utils.exercises import Mistake, checker
+from course_utils.exercises._harness import close, first_line, fmt
 
 EX_CLIENT = "Exercise 10.2 · SCAFFOLD's client step"
 EX_NEXT = "Exercise 10.3 · SCAFFOLD's next_fn"
@@ -35,21 +36,6 @@ EX_SERVER = "Exercise 10.4 · server optimizer step"
 REFERENCES = {"scaffold_client_update": "course_utils.scaffold",
               "build_scaffold_next_fn": "course_utils.scaffold",
               "server_update": "course_utils.server_optimizers"}
-
-
-def _close(a, b, rtol=1e-4, atol=1e-6) -> bool:
-    return len(a) == len(b) and all(
-        np.shape(x) == np.shape(y) and np.allclose(x, y, rtol=rtol, atol=atol)
-        for x, y in zip(a, b))
-
-
-def _fmt(values) -> str:
-    return ", ".join(f"{v:.4g}" for v in np.ravel(values))
-
-
-def _first_line(error) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:300] if text else ""
 
 
 def _weight_list(value, what: str, count: int = 2) -> list[np.ndarray]:
@@ -218,10 +204,10 @@ def _run_client(client_update):
 
 def _step_mistake(dy) -> str:
     x = client_inputs()[0]
-    if _close(dy, [-w for w in _client_numbers()[0]]):
+    if close(dy, [-w for w in _client_numbers()[0]]):
         return ("weights_delta has the wrong sign: it is x - y. The client sends "
                 "dy = y - x, its trained weights minus the server's.")
-    if _close(dy, [a + b for a, b in zip(x, _client_numbers()[0])]):
+    if close(dy, [a + b for a, b in zip(x, _client_numbers()[0])]):
         return ("weights_delta is the trained weights y, not the change: send "
                 "dy = y - x, the trained weights minus server_weights.")
     for kind, message in STEP_MISTAKES.items():
@@ -229,7 +215,7 @@ def _step_mistake(dy) -> str:
             candidate = _client_numbers(learning_rate=0.3)[0]
         else:
             candidate = _client_numbers(step=kind)[0]
-        if _close(dy, candidate):
+        if close(dy, candidate):
             return message
     expected = _client_numbers()[0]
     gap = max(float(np.max(np.abs(a - b))) for a, b in zip(dy, expected))
@@ -241,7 +227,7 @@ def _step_mistake(dy) -> str:
 
 def _control_mistake(new) -> str:
     for kind, message in CONTROL_MISTAKES.items():
-        if _close(new, _client_numbers(control=kind)[1]):
+        if close(new, _client_numbers(control=kind)[1]):
             return message
     expected = _client_numbers()[1]
     gap = max(float(np.max(np.abs(a - b))) for a, b in zip(new, expected))
@@ -260,17 +246,17 @@ def check_scaffold_client_update(client_update):
     if any(not np.all(np.isfinite(v)) for v in dy + dc + new):
         raise Mistake("your results contain NaN or infinity: did K (the number of local "
                       "steps) stay 0? Count the steps in dataset.reduce's state.")
-    if not _close(dy, _client_numbers()[0]):
+    if not close(dy, _client_numbers()[0]):
         raise Mistake(_step_mistake(dy))
     expected_new = _client_numbers()[1]
-    if not _close(new, expected_new):
+    if not close(new, expected_new):
         raise Mistake(_control_mistake(new))
     c_i = client_inputs()[2]
-    if not _close(dc, [a - b for a, b in zip(expected_new, c_i)]):
-        if _close(dc, expected_new):
+    if not close(dc, [a - b for a, b in zip(expected_new, c_i)]):
+        if close(dc, expected_new):
             raise Mistake("control_delta is c_i+ itself: the client sends the change, "
                           "dc = c_i+ - c_i (the server adds sum(dc) / N to c).")
-        if _close(dc, [b - a for a, b in zip(expected_new, c_i)]):
+        if close(dc, [b - a for a, b in zip(expected_new, c_i)]):
             raise Mistake("control_delta has the wrong sign: dc = c_i+ - c_i.")
         raise Mistake("control_delta should be c_i+ - c_i, the change of the client's "
                       "control variate.")
@@ -368,7 +354,7 @@ def _expected_round(x=None, c=None):
 
 def _controls_mistake(returned) -> str | None:
     _, new_c, rows = _expected_round()
-    if all(_close(got, r["new"]) for got, r in zip(returned, rows)):
+    if all(close(got, r["new"]) for got, r in zip(returned, rows)):
         return None
     x, c = SERVER_STATE["weights"], SERVER_STATE["control"]
     candidates = [
@@ -387,7 +373,7 @@ def _controls_mistake(returned) -> str | None:
          "(dataset, x, c, c_i), in that order."),
     ]
     for candidate, message in candidates:
-        if all(_close(got, want) for got, want in zip(returned, candidate)):
+        if all(close(got, want) for got, want in zip(returned, candidate)):
             return message
     return ("the clients' new control variates are not client_update_fn's new_control "
             "for the broadcast x and c and each client's own c_i.")
@@ -463,7 +449,7 @@ def _trace_next_fn(build):
     except (NotImplementedError, Mistake):
         raise
     except TypeError as error:
-        text = _first_line(error)
+        text = first_line(error)
         if "SERVER" in text and ("map" in text or "CLIENTS" in text):
             raise Mistake("tracing next_fn failed: a value at the SERVER met values at "
                           f"the CLIENTS ({text}). Broadcast x and c to the clients "
@@ -528,24 +514,24 @@ def check_scaffold_next_fn(build_scaffold_next_fn):
             (new_x, expected_x, _weights_mistakes(),
              "x <- x + server_learning_rate * mean(dy)"),
             (new_c, expected_c, _control_mistakes(), "c <- c + sum(dc) / N")]:
-        if not _close(got, expected):
+        if not close(got, expected):
             for candidate, message in mistakes:
-                if _close(got, candidate):
+                if close(got, candidate):
                     raise Mistake(message)
             raise Mistake(f"on the checker's three test clients the new state has "
-                          f"[{_fmt(np.concatenate([np.ravel(v) for v in got]))}], "
-                          f"expected [{_fmt(np.concatenate([np.ravel(v) for v in expected]))}]"
+                          f"[{fmt(np.concatenate([np.ravel(v) for v in got]))}], "
+                          f"expected [{fmt(np.concatenate([np.ravel(v) for v in expected]))}]"
                           f": {what}.")
     n = [r["n"] for r in rows]
-    if not _close(metrics, _mean([r["metrics"] for r in rows], n)):
-        if _close(metrics, _mean([r["metrics"] for r in rows])):
+    if not close(metrics, _mean([r["metrics"] for r in rows], n)):
+        if close(metrics, _mean([r["metrics"] for r in rows])):
             raise Mistake("the round's metrics are an unweighted mean: weight them by "
                           "the clients' numbers of examples (weight=num_examples).")
         raise Mistake("the round's metrics should be the clients' metrics averaged at "
                       "the server with weight=num_examples.")
     return (f"3 clients of N = {NUM_CLIENTS}: x moved by {SERVER_LEARNING_RATE:g} * "
             f"mean(dy), c by sum(dc) / N = (3/{NUM_CLIENTS}) * mean(dc), each client got "
-            f"its c_i+ back (new c: [{_fmt(np.concatenate([np.ravel(v) for v in new_c]))}]).")
+            f"its c_i+ back (new c: [{fmt(np.concatenate([np.ravel(v) for v in new_c]))}]).")
 
 
 # --- exercise 10.4: the server optimizer's step --------------------------------------
@@ -655,7 +641,7 @@ def _run_server(optimizer, server_update):
 
 
 def _same_trajectory(rounds, expected) -> bool:
-    return all(_close(w, ew) and _close(list(s["accumulator"]), ea)
+    return all(close(w, ew) and close(list(s["accumulator"]), ea)
                for (w, s), (ew, ea) in zip(rounds, expected))
 
 
@@ -676,14 +662,14 @@ def check_server_update(server_update):
         expected = [w for w, _ in _sgdm_trajectory()]
         raise Mistake(f"after 3 rounds of SGD with momentum (learning rate {SGDM_RATE:g}, "
                       f"momentum {SGDM_MOMENTUM:g}) the server's bias is "
-                      f"[{_fmt(weights[-1][1])}], expected [{_fmt(expected[-1][1])}]: "
+                      f"[{fmt(weights[-1][1])}], expected [{fmt(expected[-1][1])}]: "
                       "hand optimizer.next(state['optimizer_state'], weights, weights - "
                       "mean_client_weights) and return both of its results.")
     adam = server_optimizers.fedadam_optimizer(ADAM_RATE)
     yours = _run_server(adam, server_update)
     theirs = _run_server(adam, server_optimizers.server_update)
     for (w, s), (ew, es) in zip(yours, theirs):
-        if not _close(w, ew) or int(s["step"]) != int(es["step"]):
+        if not close(w, ew) or int(s["step"]) != int(es["step"]):
             raise Mistake("with SGD with momentum your step is right, with Adam it is "
                           "not: use the optimizer you are given (optimizer.next), not "
                           "SGD written by hand.")

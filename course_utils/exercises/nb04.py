@@ -56,7 +56,7 @@ def _check_result_type(signature, what: str) -> None:
                   f"yours is {result}.")
 
 
-def _close(got, expected: float) -> bool:
+def _near(got, expected: float) -> bool:
     try:
         return abs(float(got) - expected) <= TOLERANCE
     except (TypeError, ValueError):
@@ -98,18 +98,18 @@ def check_fraction_above(make_fraction_above):
         n = len(readings)
         above = sum(r > threshold for r in readings)
         expected = above / n
-        if _close(got, expected):
+        if _near(got, expected):
             continue
         call = f"fraction_above({readings}, {threshold})"
-        if _close(got, above):
+        if _near(got, above):
             raise Mistake(f"{call} returned {float(got):g}: that is how many clients are "
                           f"above the threshold, not the fraction ({expected:g}). "
                           "tff.federated_mean of 0/1 values gives the fraction.")
-        if _close(got, sum(r >= threshold for r in readings) / n):
+        if _near(got, sum(r >= threshold for r in readings) / n):
             raise Mistake(f"{call} returned {float(got):g}, expected {expected:g}: a "
                           "reading equal to the threshold is not above it. Compare with "
                           "`>`, not `>=`.")
-        if _close(got, 1 - expected) or _close(got, sum(r < threshold for r in readings) / n):
+        if _near(got, 1 - expected) or _near(got, sum(r < threshold for r in readings) / n):
             raise Mistake(f"{call} returned {float(got):g}, expected {expected:g}: that "
                           "is the fraction of clients *below* the threshold. Flip the "
                           "comparison.")
@@ -145,21 +145,21 @@ def check_mean_of_client_means(make_mean_of_client_means):
         got = computation(client_readings)
         means = [sum(r) / len(r) for r in client_readings]
         expected = sum(means) / len(means)
-        if _close(got, expected):
+        if _near(got, expected):
             continue
         call = f"mean_of_client_means({client_readings})"
         everything = [x for r in client_readings for x in r]
         sums = [sum(r) for r in client_readings]
-        if _close(got, sum(everything) / len(everything)):
+        if _near(got, sum(everything) / len(everything)):
             raise Mistake(f"{call} returned {float(got):g}, the mean of all readings: "
                           f"clients with more readings counted more. Each client's mean "
                           f"should count once (expected {expected:g}): use "
                           "tff.federated_mean without a weight.")
-        if _close(got, sum(sums) / len(sums)):
+        if _near(got, sum(sums) / len(sums)):
             raise Mistake(f"{call} returned {float(got):g}: each client sent the *sum* of "
                           f"its readings. Divide by the number of readings inside the "
                           f"TensorFlow computation (expected {expected:g}).")
-        if _close(got, sum(means)):
+        if _near(got, sum(means)):
             raise Mistake(f"{call} returned {float(got):g}: you added up the client means "
                           f"(federated_sum); average them with federated_mean (expected "
                           f"{expected:g}).")

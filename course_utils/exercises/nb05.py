@@ -30,6 +30,7 @@ import numpy as np
 
 from course_utils import exercises
 from course_utils.exercises import Mistake, checker
+from course_utils.exercises._harness import close, first_line, fmt
 
 EX1 = "Exercise 5.1 · local training in client_update"
 EX2 = "Exercise 5.2 · next_fn, unweighted"
@@ -40,25 +41,14 @@ EX3 = "Exercise 5.3 · next_fn, example-weighted"
 use = exercises.fallback_to({name: "course_utils.fedavg" for name in (
     "client_update", "build_unweighted_next_fn", "build_weighted_next_fn")})
 
-def _fmt(values) -> str:
-    return ", ".join(f"{v:.4g}" for v in np.ravel(values))
-
-
-def _close(a, b, rtol=1e-3, atol=1e-5) -> bool:
-    return len(a) == len(b) and all(
-        np.shape(x) == np.shape(y) and np.allclose(x, y, rtol=rtol, atol=atol)
-        for x, y in zip(a, b))
-
-
-def _first_line(error) -> str:
-    text = str(error).strip().splitlines()
-    return text[0][:300] if text else ""
-
-
 # --- exercise 5.1: the local training step -------------------------------------------
 
 LEARNING_RATE = 0.1  # not the notebook's 0.3, so a hard-coded rate shows
 BATCH_SIZES = (4, 4, 2)
+
+
+def _close(a, b) -> bool:  # float32 training against float64 NumPy
+    return close(a, b, rtol=1e-3, atol=1e-5)
 
 
 def client_update_inputs():
@@ -197,7 +187,7 @@ def check_client_update(client_update):
                       "pass add_batch_metrics the loss and predictions computed in the "
                       "GradientTape.")
     return (f"{len(batches)} SGD steps at learning rate {LEARNING_RATE:g} from the "
-            f"server's weights: bias now [{_fmt(weights[1][:3])}, ...], as plain SGD "
+            f"server's weights: bias now [{fmt(weights[1][:3])}, ...], as plain SGD "
             f"gives; training loss {loss:.3f} on {examples:g} examples.")
 
 
@@ -345,8 +335,8 @@ def _metrics_mistake(metrics) -> str | None:
     if _close(metrics, [sum(v[i] for v in values) for i in range(2)]):
         return ("the round's metrics are summed over the clients: the loss over all "
                 "the round's examples is a mean, not a sum.")
-    return (f"the round's metrics are [{_fmt(metrics)}], expected "
-            f"[{_fmt(_mean(values, examples))}]: the loss and accuracy over all the "
+    return (f"the round's metrics are [{fmt(metrics)}], expected "
+            f"[{fmt(_mean(values, examples))}]: the loss and accuracy over all the "
             "round's examples.")
 
 
@@ -358,7 +348,7 @@ def _trace(build):
     except (NotImplementedError, Mistake):
         raise
     except TypeError as error:
-        text = _first_line(error)
+        text = first_line(error)
         if "mapped" in text and "SERVER" in text:
             raise Mistake(
                 "tracing next_fn failed: tff.federated_map got the clients' data with "
@@ -438,8 +428,8 @@ def _check_next_fn(build, weighted: bool) -> str:
                 raise Mistake(message)
         raise Mistake(
             f"on the checker's three test clients the new weights are "
-            f"[{_fmt(np.concatenate([np.ravel(w) for w in new_weights]))}], expected "
-            f"[{_fmt(np.concatenate([np.ravel(w) for w in expected]))}]: "
+            f"[{fmt(np.concatenate([np.ravel(w) for w in new_weights]))}], expected "
+            f"[{fmt(np.concatenate([np.ravel(w) for w in expected]))}]: "
             f"server_update_fn applied to the {'example-weighted ' if weighted else ''}"
             "mean of the weights the clients trained from the server's weights.")
     problem = _metrics_mistake(metrics)
@@ -448,7 +438,7 @@ def _check_next_fn(build, weighted: bool) -> str:
     kind = "weighted by examples (3, 1, 4)" if weighted else "each client counted once"
     return (f"broadcast, client update, mean ({kind}) and server step, in that order; "
             f"on the checker's three test clients the new weights are "
-            f"[{_fmt(np.concatenate([np.ravel(w) for w in new_weights]))}] and the "
+            f"[{fmt(np.concatenate([np.ravel(w) for w in new_weights]))}] and the "
             f"metrics are weighted by examples.")
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from course_utils import exercises
 from course_utils.exercises import Mistake, checker
+from course_utils.exercises._harness import close, fmt
 
 EX1 = "Exercise 6.1 · midpoint server update"
 EX2 = "Exercise 6.2 · gradient clipping"
@@ -35,10 +36,6 @@ EX3 = "Exercise 6.3 · learning-rate decay"
 use = exercises.fallback_to({name: "course_utils.variants" for name in (
     "midpoint_server_update", "clipped_client_update", "build_lr_decay_process")})
 
-def _fmt(values) -> str:
-    return ", ".join(f"{v:.4g}" for v in values)
-
-
 def _as_arrays(result, expected_count: int, what: str) -> list[np.ndarray]:
     if isinstance(result, Mapping) or not isinstance(result, Sequence):
         raise Mistake(f"{what} should be a list with one tensor per weight "
@@ -47,12 +44,6 @@ def _as_arrays(result, expected_count: int, what: str) -> list[np.ndarray]:
         raise Mistake(f"{what} should have one tensor per weight ({expected_count}), "
                       f"got {len(result)}.")
     return [np.asarray(r, dtype=np.float64) for r in result]
-
-
-def _close(a, b, rtol=1e-4, atol=1e-6) -> bool:
-    return len(a) == len(b) and all(
-        np.shape(x) == np.shape(y) and np.allclose(x, y, rtol=rtol, atol=atol)
-        for x, y in zip(a, b))
 
 
 def _global_norm(tensors) -> float:
@@ -92,7 +83,7 @@ def check_midpoint_server_update(server_update):
     if [g.shape for g in got] != [e.shape for e in expected]:
         raise Mistake(f"the result's shapes are {[g.shape for g in got]}, expected "
                       f"{[e.shape for e in expected]} (the shapes of the weights).")
-    if not _close(got, expected):
+    if not close(got, expected):
         raise Mistake(_midpoint_mistake(got, server, mean, expected))
     try:
         in_graph = tf.function(server_update)(*tensors)
@@ -103,11 +94,11 @@ def check_midpoint_server_update(server_update):
             f"{str(error).strip().splitlines()[0][:200] if str(error).strip() else ''}). "
             "Use TensorFlow operations (+, *, tf.add), not .numpy() or Python "
             "conditions on tensor values.") from None
-    if not _close(_as_arrays(in_graph, 2, "server_update's result"), expected):
+    if not close(_as_arrays(in_graph, 2, "server_update's result"), expected):
         raise Mistake("it gives the midpoint on eager tensors but not inside a "
                       "TensorFlow graph: use TensorFlow operations only.")
-    return (f"the midpoint of server bias [{_fmt(server[1])}] and client mean "
-            f"[{_fmt(mean[1])}] is [{_fmt(got[1])}], and it runs inside a graph.")
+    return (f"the midpoint of server bias [{fmt(server[1])}] and client mean "
+            f"[{fmt(mean[1])}] is [{fmt(got[1])}], and it runs inside a graph.")
 
 
 _JOINED_LISTS = ("the weights are Python lists of tensors [kernel, bias], and on lists + "
@@ -148,10 +139,10 @@ def _midpoint_mistake(got, server, mean, expected) -> str:
          "tensor by tensor, element by element."),
     ]
     for candidate, message in known:
-        if _close(got, candidate):
+        if close(got, candidate):
             return message
-    return (f"for server bias [{_fmt(server[1])}] and client mean [{_fmt(mean[1])}] "
-            f"the midpoint is [{_fmt(expected[1])}], yours is [{_fmt(got[1])}].")
+    return (f"for server bias [{fmt(server[1])}] and client mean [{fmt(mean[1])}] "
+            f"the midpoint is [{fmt(expected[1])}], yours is [{fmt(got[1])}].")
 
 
 # --- exercise 6.2 ----------------------------------------------------------------------
@@ -256,7 +247,7 @@ def check_clipped_client_update(client_update):
         raise Mistake(f"the totals count {examples:g} examples for a batch of 4: "
                       "keep the metrics part of client_update as it was.")
     expected = [-lr * g * clip / norm for g in gradient]
-    if not _close(update, expected, rtol=1e-3):
+    if not close(update, expected, rtol=1e-3):
         raise Mistake(_clipping_mistake(update, gradient, lr, clip))
 
     # 2. The bound is the parameter, not a constant.
@@ -269,7 +260,7 @@ def check_clipped_client_update(client_update):
     # 3. A gradient below the bound is left alone.
     small_gradient = _gradient(zeros, small)
     update, _ = run(_dataset(small), 1.0, 100.0)
-    if not _close(update, [-g for g in small_gradient], rtol=1e-3):
+    if not close(update, [-g for g in small_gradient], rtol=1e-3):
         raise Mistake(
             f"a batch whose gradient norm ({_global_norm(small_gradient):.3g}) is below "
             f"the bound (100) must give a plain SGD step, but your step has norm "
@@ -283,14 +274,14 @@ def check_clipped_client_update(client_update):
     gradient = _gradient(zeros, balanced)
     update, _ = run(_dataset(balanced), lr, clip)
     expected = [-lr * g * clip / _global_norm(gradient) for g in gradient]
-    if not _close(update, expected, rtol=1e-3):
+    if not close(update, expected, rtol=1e-3):
         raise Mistake(_norm_mistake(update, gradient, lr, clip))
 
     # 5. Two huge batches: each batch's gradient is clipped, not the total update.
     both = _dataset(huge_a, huge_b)
     reference, _ = _UpdateRunner(variants.clipped_client_update)(both, 1.0, clip)
     update, examples = run(both, 1.0, clip)
-    if not _close(update, reference, rtol=1e-3, atol=1e-5):
+    if not close(update, reference, rtol=1e-3, atol=1e-5):
         total = _global_norm(update)
         if total <= clip * 1.001 < _global_norm(reference):
             raise Mistake(
@@ -322,7 +313,7 @@ def _norm_mistake(update, gradient, lr, clip) -> str:
     norms = [float(np.linalg.norm(g)) for g in gradient]
     candidates = [
         (sum(norms), "the norm you divide by is the sum of the tensors' norms "
-                     f"({_fmt(norms)} give {sum(norms):.4g}), not their global norm "
+                     f"({fmt(norms)} give {sum(norms):.4g}), not their global norm "
                      f"({_global_norm(gradient):.4g}): the square root of the sum of "
                      "all the squared values, kernel and bias together."),
         (norms[0], "the norm you divide by is the kernel's alone "
@@ -330,9 +321,9 @@ def _norm_mistake(update, gradient, lr, clip) -> str:
                    f"kernel and bias: their global norm is {_global_norm(gradient):.4g}."),
     ]
     for norm, message in candidates:
-        if _close(update, [-lr * g * min(1.0, clip / norm) for g in gradient], rtol=1e-3):
+        if close(update, [-lr * g * min(1.0, clip / norm) for g in gradient], rtol=1e-3):
             return message
-    return (f"on a batch whose kernel and bias gradients have norms {_fmt(norms)} "
+    return (f"on a batch whose kernel and bias gradients have norms {fmt(norms)} "
             f"(global norm {_global_norm(gradient):.4g}), with clip_norm={clip:g} and "
             f"learning_rate={lr:g}, the step should have norm {lr * clip:g}; yours has "
             f"{_global_norm(update):.4g}. The bound is on the global norm of all the "
@@ -368,7 +359,7 @@ def _clipping_mistake(update, gradient, lr, clip) -> str:
          "clip_norm."),
     ]
     for candidate, message in candidates:
-        if _close(update, candidate, rtol=1e-3):
+        if close(update, candidate, rtol=1e-3):
             return message
     return (f"on a batch whose gradient has norm {_global_norm(gradient):.4g}, with "
             f"clip_norm={clip:g} and learning_rate={lr:g}, the step should have norm "
@@ -494,7 +485,7 @@ def check_lr_decay_process(build):
         weights = new_weights
     expected_held = [INITIAL_RATE * DECAY ** r for r in range(1, ROUNDS + 1)]
     if np.allclose(seen, expected_seen, rtol=1e-3):
-        return (f"clients trained with {_fmt(seen)} in rounds 1, 2, 3 (initial "
+        return (f"clients trained with {fmt(seen)} in rounds 1, 2, 3 (initial "
                 f"{INITIAL_RATE:g}, decay {DECAY:g}); the state holds {held[-1]:.4g} "
                 "for round 4.")
     raise Mistake(_decay_mistake(seen, held, expected_seen, expected_held))
@@ -504,25 +495,25 @@ def _decay_mistake(seen, held, expected_seen, expected_held) -> str:
     def same(values, target):
         return np.allclose(values, target, rtol=1e-3)
 
-    rounds = f"clients trained with {_fmt(seen)} in rounds 1, 2, 3"
+    rounds = f"clients trained with {fmt(seen)} in rounds 1, 2, 3"
     constant_initial = [INITIAL_RATE] * ROUNDS
     if same(seen, constant_initial) and same(held, expected_held):
-        return (f"{rounds}: the server decays the rate in its state ({_fmt(held)}) but "
+        return (f"{rounds}: the server decays the rate in its state ({fmt(held)}) but "
                 "the clients do not use it. Broadcast the state's learning rate and "
                 "pass it to client_update.")
     if same(seen, constant_initial):
         return (f"{rounds}: the learning rate never decays. Multiply it by decay in "
                 "the server update, so the next round's state holds the smaller rate.")
     if same(seen, [INITIAL_RATE * DECAY] * ROUNDS):
-        return (f"{rounds} and the server's rate stays {_fmt(held[-1:])}: the rate is "
+        return (f"{rounds} and the server's rate stays {fmt(held[-1:])}: the rate is "
                 "decayed on the clients, and the decayed value is lost after every "
                 "round. Decay it on the server (in the server update), so the state "
                 "carries it to the next round.")
     if same(seen, expected_held):
-        return (f"{rounds}, expected {_fmt(expected_seen)}: round 1 did not use the "
+        return (f"{rounds}, expected {fmt(expected_seen)}: round 1 did not use the "
                 f"initial rate {INITIAL_RATE:g}, the rate was decayed before the "
                 "clients used it (on the clients, or on the server before the "
                 "broadcast). Clients train with the state's rate; the server decays it "
                 "after the round.")
-    return (f"{rounds}; expected {_fmt(expected_seen)} (initial rate × "
+    return (f"{rounds}; expected {fmt(expected_seen)} (initial rate × "
             f"decay^(round - 1), here {INITIAL_RATE:g} and {DECAY:g}).")

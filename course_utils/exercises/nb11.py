@@ -30,6 +30,7 @@ import numpy as np
 
 from course_utils import exercises
 from course_utils.exercises import Mistake, checker
+from course_utils.exercises._harness import close
 
 EXERCISE = "Exercise 11.1 · DP-FedAvg's aggregation in TFF"
 SHAPES = [(784, 10), (10,)]
@@ -176,17 +177,13 @@ def _run(build_dp_mean, server, updates, clip, m, noise_multiplier):
     return result
 
 
-def _close(a, b, rtol=1e-4, atol=1e-6):
-    return all(np.allclose(x, y, rtol=rtol, atol=atol) for x, y in zip(a, b))
-
-
 def _check_without_noise(build_dp_mean, server, updates, clip, m):
     got = _run(build_dp_mean, server, updates, clip, m, 0.0)
     right = expected(server, updates, clip, m)
-    if _close(got, right):
+    if close(got, right):
         return
     for message, candidates in _wrong_answers(server, updates, clip, m).items():
-        if any(_close(got, candidate) for candidate in candidates):
+        if any(close(got, candidate) for candidate in candidates):
             raise Mistake(message)
     raise Mistake(f"with noise_multiplier=0 (no noise), clip={clip:g} and "
                   f"clients_per_round={m:g}, the bias of the result should be "
