@@ -216,11 +216,15 @@ $(COLAB_STAMP): requirements-modern.txt requirements-dev.txt tests/colab/fake_go
 # (from this checkout: COURSE_INSTALL_FROM); then the unit tests on that stack. The
 # learner copies only: the solved copies differ in their exercise cells, which the
 # grader's tests run on this stack with their checkers (COLAB_UNIT_TESTS), and the
-# classic run puts them under nbval whole.
+# classic run puts them under nbval whole. Notebook 00 runs first, alone: its first cell
+# installs the course and TFF; the others' first cells find them installed (pip does not
+# run again), so they run two at a time.
+COLAB_NOTEBOOK_ENV = COURSE_DATA=$(TEST_DATA) COURSE_INSTALL_FROM=$(CURDIR) IPYTHONDIR=$(CURDIR)/$(COLAB_VENV)/ipython
 test-colab: $(COLAB_STAMP)
 	$(COLAB_VENV)/bin/python tests/colab/make_colab_like.py --fresh-runtime
-	COURSE_DATA=$(TEST_DATA) COURSE_INSTALL_FROM=$(CURDIR) IPYTHONDIR=$(CURDIR)/$(COLAB_VENV)/ipython \
-	  $(COLAB_VENV)/bin/python -m pytest notebooks/*.ipynb $(NBVAL)
+	$(COLAB_NOTEBOOK_ENV) $(COLAB_VENV)/bin/python -m pytest notebooks/00_*.ipynb $(NBVAL)
+	$(COLAB_NOTEBOOK_ENV) $(COLAB_VENV)/bin/python -m pytest $(PARALLEL) \
+	  $(filter-out notebooks/00_%,$(wildcard notebooks/*.ipynb)) $(NBVAL)
 	COURSE_DATA=$(TEST_DATA) $(COLAB_VENV)/bin/python -m pytest $(PARALLEL) $(COLAB_UNIT_TESTS)
 
 # The solved copies whole on the Colab-equivalent stack: GitHub's scheduled job (the
@@ -228,8 +232,7 @@ test-colab: $(COLAB_STAMP)
 # the checkers).
 test-colab-solutions: $(COLAB_STAMP)
 	$(COLAB_VENV)/bin/python tests/colab/make_colab_like.py --fresh-runtime
-	COURSE_DATA=$(TEST_DATA) COURSE_INSTALL_FROM=$(CURDIR) IPYTHONDIR=$(CURDIR)/$(COLAB_VENV)/ipython \
-	  $(COLAB_VENV)/bin/python -m pytest notebooks/solutions/*.ipynb $(NBVAL)
+	$(COLAB_NOTEBOOK_ENV) $(COLAB_VENV)/bin/python -m pytest notebooks/solutions/*.ipynb $(NBVAL)
 
 # The Python 3.12 tier (Ubuntu 24.04's Python): the modern stack set up on 3.12 by
 # `make setup`'s own recipe (into .venv-py312), then doctor, a short train, every
