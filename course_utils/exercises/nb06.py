@@ -36,6 +36,7 @@ EX3 = "Exercise 6.3 · learning-rate decay"
 use = exercises.fallback_to({name: "course_utils.variants" for name in (
     "midpoint_server_update", "clipped_client_update", "build_lr_decay_process")})
 
+
 def _as_arrays(result, expected_count: int, what: str) -> list[np.ndarray]:
     if isinstance(result, Mapping) or not isinstance(result, Sequence):
         raise Mistake(f"{what} should be a list with one tensor per weight "
