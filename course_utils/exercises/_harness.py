@@ -18,7 +18,7 @@ def fmt(values) -> str:
     return ", ".join(f"{v:.4g}" for v in np.ravel(values))
 
 
-def first_line(error) -> str:
-    """The first line of an error's message, at most 300 characters."""
+def first_line(error, chars: int = 300) -> str:
+    """The first line of an error's message, at most `chars` characters."""
     text = str(error).strip().splitlines()
-    return text[0][:300] if text else ""
+    return text[0][:chars] if text else ""

@@ -25,7 +25,7 @@ import numpy as np
 
 from course_utils import exercises
 from course_utils.exercises import Mistake, checker
-from course_utils.exercises._harness import close, fmt
+from course_utils.exercises._harness import close, first_line, fmt
 
 EX1 = "Exercise 6.1 · midpoint server update"
 EX2 = "Exercise 6.2 · gradient clipping"
@@ -92,7 +92,7 @@ def check_midpoint_server_update(server_update):
         raise Mistake(
             "it works on eager tensors but fails inside a TensorFlow graph, which is "
             f"where TFF runs it ({type(error).__name__}: "
-            f"{str(error).strip().splitlines()[0][:200] if str(error).strip() else ''}). "
+            f"{first_line(error, 200)}). "
             "Use TensorFlow operations (+, *, tf.add), not .numpy() or Python "
             "conditions on tensor values.") from None
     if not close(_as_arrays(in_graph, 2, "server_update's result"), expected):

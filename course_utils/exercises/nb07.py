@@ -179,7 +179,7 @@ def _build(trimmed_mean_parts, values, trim):
             raise
         raise Mistake("inside TFF the number of clients is not known when the graph is "
                       "built: stack.shape[0] is None. Use tf.shape(stack)[0]. "
-                      f"({type(error).__name__}: {first_line(error)})") from error
+                      f"({type(error).__name__}: {first_line(error, 200)})") from error
     if not isinstance(parts, (tuple, list)) or len(parts) != 4:
         raise Mistake("trimmed_mean_parts should return the four computations "
                       "(zero, accumulate, merge, report).")
@@ -189,7 +189,7 @@ def _build(trimmed_mean_parts, values, trim):
 def _not_in_graph(error) -> str:
     return ("TFF traces your computations into a TensorFlow graph, where values are "
             "symbolic: NumPy cannot compute on them. Use TensorFlow ops only (tf.sort, "
-            f"tf.reduce_mean, tf.concat). ({type(error).__name__}: {first_line(error)})")
+            f"tf.reduce_mean, tf.concat). ({type(error).__name__}: {first_line(error, 200)})")
 
 
 def _run(computation, *args):
